@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+// The `sidecar-injector` binary: dispatches to one command module. One of the two composition roots
+// (with src/serve.ts) that touch `process`.
+import type { CliCommand, CliIo } from './cli/io.js'
+import { UsageError } from './cli/io.js'
+
+type Loader = () => Promise<{ run: CliCommand }>
+
+// Commands are loaded lazily so that `capture` in the init container does not load fastify.
+const commands: Record<string, { summary: string, load: Loader }> = {
+  inject: { summary: 'inject the sidecar into Pod manifests (files, directories or stdin)', load: () => import('./cli/inject.js') }
+}
+
+function usage (): string {
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`)
+  return `usage: sidecar-injector <command> [flags]\n\ncommands:\n${lines.join('\n')}\n\nRun 'sidecar-injector <command> --help' for the flags of a command.\n`
+}
+
+async function main (argv: readonly string[]): Promise<number> {
+  const io: CliIo = {
+    stdout: text => { process.stdout.write(text) },
+    stderr: text => { process.stderr.write(text) },
+    env: process.env,
+    stdin: process.stdin,
+    cwd: process.cwd()
+  }
+  const [name, ...args] = argv
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    io.stdout(usage())
+    return name === undefined ? 2 : 0
+  }
+  const command = commands[name]
+  if (command === undefined) {
+    io.stderr(`sidecar-injector: unknown command '${name}'\n\n${usage()}`)
+    return 2
+  }
+  try {
+    const { run } = await command.load()
+    return await run(args, io)
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr(`sidecar-injector ${name}: ${err.message}\n`)
+      return 2
+    }
+    throw err
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2))
