@@ -8,7 +8,8 @@ type Loader = () => Promise<{ run: CliCommand }>
 
 // Commands are loaded lazily so that `capture` in the init container does not load fastify.
 const commands: Record<string, { summary: string, load: Loader }> = {
-  inject: { summary: 'inject the sidecar into Pod manifests (files, directories or stdin)', load: () => import('./cli/inject.js') }
+  inject: { summary: 'inject the sidecar into Pod manifests (files, directories or stdin)', load: () => import('./cli/inject.js') },
+  certs: { summary: 'write a CA and a serving certificate for the webhook Service (ca.crt, tls.crt, tls.key)', load: () => import('./cli/certs.js') }
 }
 
 function usage (): string {
