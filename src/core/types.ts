@@ -17,7 +17,8 @@ export interface LabelSelectorRequirement {
 }
 
 export type NativeSidecarMode = 'auto' | 'true' | 'false'
-export type InterceptionMode = 'REDIRECT' | 'TPROXY' | 'NONE'
+/** TPROXY is refused with a clear message: it needs a root proxy and policy routing. */
+export type InterceptionMode = 'REDIRECT' | 'NONE'
 /** Which program the init container runs: ours (`sidecar-injector capture`) or Istio's `istio-iptables`. */
 export type InitCommand = 'sidecar-injector' | 'istio-iptables'
 

@@ -1,0 +1,295 @@
+// The effective sidecar settings of one pod: the config, overridden by the pod's annotations
+// (istio-semantics.md §3.10). Invalid values are collected as problems, each naming the annotation
+// and the value, so that the pod is rejected with all of them at once; values Istio ignores when
+// invalid become warnings.
+import { parse as parseYaml } from 'yaml'
+import type { V1Volume, V1VolumeMount } from '@kubernetes/client-node'
+import { annotations } from './annotations.js'
+import {
+  parseGoBool, validateBool, validateCidrList, validateInterfaceList, validatePort, validatePortList,
+  validateQuantity, validateUint32
+} from './validate.js'
+import type { Check } from './validate.js'
+import type { AnnotationProblem, ClusterFacts, InjectorConfig, InterceptionMode, Pod, Resources } from './types.js'
+
+export interface CaptureSettings {
+  includeOutboundIPRanges: string
+  excludeOutboundIPRanges: string
+  includeInboundPorts: string
+  excludeInboundPorts: string
+  includeOutboundPorts: string
+  excludeOutboundPorts: string
+  virtualInterfaces: string
+  excludeInterfaces: string
+}
+
+export type NativeSource = 'annotation' | 'config' | 'detected' | 'unknown'
+
+export interface SidecarSettings {
+  native: boolean
+  /** Why native (or classic) mode was chosen, for explain. */
+  nativeSource: NativeSource
+  hold: boolean
+  interceptionMode: InterceptionMode
+  proxyImage: string
+  initImage: string
+  resources: Resources
+  logLevel: string
+  componentLogLevel: string
+  agentLogLevel: string
+  /** 0 disables the proxy's readiness and startup probes (Istio's status.sidecar.istio.io/port: "0"). */
+  statusPort: number
+  readiness: { initialDelaySeconds: number, periodSeconds: number, failureThreshold: number }
+  capture: CaptureSettings
+  rewriteProbes: boolean
+  prometheusMerge: boolean
+  capNetBindService: boolean
+  proxyMetadata: Record<string, string>
+  bootstrapOverride: string
+  userVolumes: V1Volume[]
+  userVolumeMounts: V1VolumeMount[]
+}
+
+export interface SettingsOutcome {
+  settings: SidecarSettings
+  problems: AnnotationProblem[]
+  warnings: string[]
+}
+
+export function resolveSettings (pod: Pod, config: InjectorConfig, facts: ClusterFacts = {}): SettingsOutcome {
+  const a = new AnnotationReader(pod.metadata?.annotations ?? {})
+  const proxyConfig = a.proxyConfig()
+  const interceptionMode = a.interception(proxyConfig.interceptionMode ?? config.capture.interceptionMode)
+  const c = config.capture
+  const image = a.image(config.images.proxy)
+  const { native, nativeSource } = a.nativeMode(config, facts)
+  const settings: SidecarSettings = {
+    native,
+    nativeSource,
+    // Istio ORs the sources: a per-pod "false" does not undo a "true" in the config (§3.8).
+    hold: config.holdApplicationUntilProxyStarts || proxyConfig.holdApplicationUntilProxyStarts === true,
+    interceptionMode,
+    proxyImage: image.proxy,
+    // An explicit proxy image replaces the init image too: Istio's proxyImage annotation does the same.
+    initImage: image.overridden ? image.proxy : config.images.init,
+    resources: a.resources(config.proxyResources),
+    logLevel: a.text(annotations.logLevel, config.proxy.logLevel),
+    componentLogLevel: a.text(annotations.componentLogLevel, config.proxy.componentLogLevel),
+    agentLogLevel: a.text(annotations.agentLogLevel, config.proxy.agentLogLevel),
+    statusPort: Number(a.checked(annotations.statusPort, String(config.ports.agentStatus), validatePort).trim()),
+    readiness: {
+      initialDelaySeconds: Number(a.checked(annotations.readinessInitialDelaySeconds, '0', validateUint32)),
+      periodSeconds: Number(a.checked(annotations.readinessPeriodSeconds, '15', validateUint32)),
+      failureThreshold: Number(a.checked(annotations.readinessFailureThreshold, '4', validateUint32))
+    },
+    capture: {
+      includeOutboundIPRanges: a.checked(annotations.includeOutboundIPRanges, c.includeOutboundIPRanges, v => validateCidrList(v, true)),
+      excludeOutboundIPRanges: a.checked(annotations.excludeOutboundIPRanges, c.excludeOutboundIPRanges, v => validateCidrList(v, false)),
+      includeInboundPorts: a.checked(annotations.includeInboundPorts, c.includeInboundPorts, v => validatePortList(v, true)),
+      excludeInboundPorts: a.checked(annotations.excludeInboundPorts, c.excludeInboundPorts, v => validatePortList(v, false)),
+      // Istio does not validate this one; we do, since the capture command would refuse it later.
+      includeOutboundPorts: a.checked(annotations.includeOutboundPorts, c.includeOutboundPorts, v => validatePortList(v, false)),
+      excludeOutboundPorts: a.checked(annotations.excludeOutboundPorts, c.excludeOutboundPorts, v => validatePortList(v, false)),
+      // istio.io/reroute-virtual-interfaces wins over the deprecated kubevirtInterfaces.
+      virtualInterfaces: a.has(annotations.rerouteVirtualInterfaces)
+        ? a.checked(annotations.rerouteVirtualInterfaces, '', validateInterfaceList)
+        : a.checked(annotations.kubevirtInterfaces, '', validateInterfaceList),
+      excludeInterfaces: a.checked(annotations.excludeInterfaces, '', validateInterfaceList)
+    },
+    rewriteProbes: a.lenientBool(annotations.rewriteAppHTTPProbers, config.rewriteAppHTTPProbers),
+    prometheusMerge: parseGoBool(a.checked(annotations.mergeMetrics, String(config.prometheusMerge), validateBool)) ?? config.prometheusMerge,
+    capNetBindService: a.lenientBool(annotations.capNetBindService, false),
+    proxyMetadata: { ...config.proxy.proxyMetadata, ...proxyConfig.proxyMetadata },
+    bootstrapOverride: a.text(annotations.bootstrapOverride, ''),
+    userVolumes: a.userVolumes(),
+    userVolumeMounts: a.userVolumeMounts()
+  }
+  return { settings, problems: a.problems, warnings: a.warnings }
+}
+
+/** The subset of Istio's ProxyConfig (proxy.istio.io/config) that changes what we inject. */
+interface PodProxyConfig {
+  holdApplicationUntilProxyStarts?: boolean
+  interceptionMode?: string
+  proxyMetadata?: Record<string, string>
+}
+
+const resourceAnnotations = [
+  [annotations.proxyCPU, 'requests', 'cpu'],
+  [annotations.proxyMemory, 'requests', 'memory'],
+  [annotations.proxyCPULimit, 'limits', 'cpu'],
+  [annotations.proxyMemoryLimit, 'limits', 'memory']
+] as const
+
+function isRecord (value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+class AnnotationReader {
+  readonly problems: AnnotationProblem[] = []
+  readonly warnings: string[] = []
+  private readonly values: Readonly<Record<string, string>>
+
+  constructor (values: Readonly<Record<string, string>>) { this.values = values }
+
+  has (key: string): boolean { return Object.hasOwn(this.values, key) }
+
+  private reject (annotation: string, value: string, reason: string): void {
+    this.problems.push({ annotation, value, reason })
+  }
+
+  text (key: string, fallback: string): string {
+    return this.values[key] ?? fallback
+  }
+
+  /** A validated value: an invalid one is a problem (the pod is rejected). */
+  checked (key: string, fallback: string, check: Check): string {
+    const value = this.values[key]
+    if (value === undefined) return fallback
+    const reason = check(value)
+    if (reason === undefined) return value
+    this.reject(key, value, reason)
+    return fallback
+  }
+
+  /** A boolean Istio ignores when unparseable: the fallback applies, with a warning. */
+  lenientBool (key: string, fallback: boolean): boolean {
+    const value = this.values[key]
+    if (value === undefined) return fallback
+    const parsed = parseGoBool(value)
+    if (parsed === undefined) {
+      this.warnings.push(`ignoring invalid value '${value}' for annotation ${key} (must be true or false); using ${String(fallback)}`)
+      return fallback
+    }
+    return parsed
+  }
+
+  interception (fallback: string): InterceptionMode {
+    const key = annotations.interceptionMode
+    const value = this.values[key] ?? fallback
+    if (value === 'REDIRECT' || value === 'NONE') return value
+    const source = this.has(key) ? key : `${annotations.proxyConfig} interceptionMode`
+    this.reject(source, value, value === 'TPROXY'
+      ? 'TPROXY interception is not supported by this injector; use REDIRECT or NONE'
+      : 'must be REDIRECT or NONE')
+    return 'REDIRECT'
+  }
+
+  nativeMode (config: InjectorConfig, facts: ClusterFacts): { native: boolean, nativeSource: NativeSource } {
+    const value = this.values[annotations.nativeSidecar]
+    if (value === 'true' || value === 'false') return { native: value === 'true', nativeSource: 'annotation' }
+    if (value !== undefined) {
+      this.warnings.push(`ignoring invalid value '${value}' for annotation ${annotations.nativeSidecar} (must be "true" or "false")`)
+    }
+    if (config.nativeSidecars !== 'auto') return { native: config.nativeSidecars === 'true', nativeSource: 'config' }
+    const known = facts.nativeSidecarsSupported
+    return known === undefined ? { native: false, nativeSource: 'unknown' } : { native: known, nativeSource: 'detected' }
+  }
+
+  image (fallback: string): { proxy: string, overridden: boolean } {
+    const value = this.values[annotations.proxyImage]
+    // Istio uses the annotation only when it names a repository (contains '/').
+    if (value !== undefined && value.includes('/')) return { proxy: value, overridden: true }
+    if (value !== undefined) {
+      this.warnings.push(`ignoring annotation ${annotations.proxyImage} '${value}': an image must name a repository (contain '/')`)
+    }
+    return { proxy: applyImageType(fallback, this.values[annotations.proxyImageType]), overridden: false }
+  }
+
+  /** Istio: when any proxy resource annotation is set, only the annotated fields are emitted. */
+  resources (fallback: Resources): Resources {
+    if (!resourceAnnotations.some(([key]) => this.has(key))) return fallback
+    const out: Resources = {}
+    for (const [key, kind, name] of resourceAnnotations) {
+      const value = this.values[key]
+      if (value === undefined) continue
+      const reason = /\p{Cc}/u.test(value) ? 'must not contain control characters' : validateQuantity(value)
+      if (reason !== undefined) {
+        this.reject(key, value, reason)
+        continue
+      }
+      out[kind] = { ...out[kind], [name]: value }
+    }
+    return out
+  }
+
+  proxyConfig (): PodProxyConfig {
+    const key = annotations.proxyConfig
+    const value = this.values[key]
+    if (value === undefined) return {}
+    let doc: unknown
+    try {
+      doc = parseYaml(value)
+    } catch (err) {
+      this.reject(key, value, `not valid YAML or JSON: ${(err as Error).message.split('\n')[0] ?? ''}`)
+      return {}
+    }
+    if (doc === null || doc === undefined) return {}
+    if (!isRecord(doc)) {
+      this.reject(key, value, 'must be a ProxyConfig mapping')
+      return {}
+    }
+    const out: PodProxyConfig = {}
+    const hold = doc.holdApplicationUntilProxyStarts
+    if (hold !== undefined && typeof hold !== 'boolean') this.reject(key, value, 'holdApplicationUntilProxyStarts must be true or false')
+    else if (hold !== undefined) out.holdApplicationUntilProxyStarts = hold
+    const mode = doc.interceptionMode
+    if (mode !== undefined) out.interceptionMode = String(mode)
+    const metadata = doc.proxyMetadata
+    if (metadata !== undefined) {
+      if (!isRecord(metadata) || !Object.values(metadata).every(v => typeof v === 'string')) {
+        this.reject(key, value, 'proxyMetadata must map names to strings')
+      } else {
+        out.proxyMetadata = metadata as Record<string, string>
+      }
+    }
+    const ignored = Object.keys(doc).filter(k => !['holdApplicationUntilProxyStarts', 'interceptionMode', 'proxyMetadata'].includes(k))
+    if (ignored.length > 0) this.warnings.push(`${key}: fields ${ignored.join(', ')} are passed to the proxy at run time only`)
+    return out
+  }
+
+  private jsonMap (key: string): Record<string, Record<string, unknown>> | undefined {
+    const value = this.values[key]
+    if (value === undefined) return undefined
+    let doc: unknown
+    try {
+      doc = JSON.parse(value)
+    } catch {
+      this.reject(key, value, 'must be a JSON object mapping names to definitions')
+      return undefined
+    }
+    if (!isRecord(doc) || !Object.values(doc).every(isRecord)) {
+      this.reject(key, value, 'must be a JSON object mapping names to definitions')
+      return undefined
+    }
+    return doc as Record<string, Record<string, unknown>>
+  }
+
+  /** sidecar.istio.io/userVolume: {"name": <VolumeSource>, ...}; the key becomes the volume's name. */
+  userVolumes (): V1Volume[] {
+    const map = this.jsonMap(annotations.userVolume) ?? {}
+    return Object.entries(map).map(([name, source]) => ({ ...source, name }) as V1Volume)
+  }
+
+  /** sidecar.istio.io/userVolumeMount: {"name": {"mountPath": ..., "readOnly": ...}, ...}. */
+  userVolumeMounts (): V1VolumeMount[] {
+    const key = annotations.userVolumeMount
+    const map = this.jsonMap(key) ?? {}
+    return Object.entries(map).flatMap(([name, mount]) => {
+      if (typeof mount.mountPath !== 'string' || !mount.mountPath.startsWith('/')) {
+        this.reject(key, this.values[key] ?? '', `the mount of '${name}' needs an absolute mountPath`)
+        return []
+      }
+      return [{ ...mount, name } as V1VolumeMount]
+    })
+  }
+}
+
+/** sidecar.istio.io/proxyImageType: "default" strips a -debug/-distroless tag suffix; others append "-<type>". */
+function applyImageType (image: string, type: string | undefined): string {
+  if (type === undefined || type === '') return image
+  const colon = image.lastIndexOf(':')
+  if (colon < image.lastIndexOf('/') || colon < 0) return image
+  const tag = image.slice(colon + 1).replace(/-(debug|distroless)$/, '')
+  return `${image.slice(0, colon)}:${tag}${type === 'default' ? '' : `-${type}`}`
+}

@@ -1,0 +1,263 @@
+// The containers and volumes of the `istio` profile: what istiod's sidecar template renders
+// (istio-semantics.md §3.2–§3.4), built as typed data rather than from a template language.
+import type { V1Container, V1EnvVar, V1ResourceRequirements, V1SecurityContext, V1Volume, V1VolumeMount } from '@kubernetes/client-node'
+import type { SidecarSettings } from './settings.js'
+import type { InjectorConfig, Pod, Resources } from './types.js'
+import type { Workload } from './workload.js'
+
+export const proxyName = 'istio-proxy'
+export const initName = 'istio-init'
+
+export const volumeNames = {
+  workloadSocket: 'workload-socket',
+  credentialSocket: 'credential-socket',
+  workloadCerts: 'workload-certs',
+  customBootstrap: 'custom-bootstrap-volume',
+  envoy: 'istio-envoy',
+  data: 'istio-data',
+  podinfo: 'istio-podinfo',
+  token: 'istio-token',
+  caCert: 'istiod-ca-cert',
+  caCrl: 'istio-ca-crl'
+} as const
+
+/** The init container's capture flags, in istio-iptables' order (`-p -z -u -m -i -x -b -d [-q] [-o] [-k] [-c]`). */
+export function buildCaptureArgs (settings: SidecarSettings, config: InjectorConfig, proxyUID: number): string[] {
+  const c = settings.capture
+  const args = [
+    '-p', String(config.ports.outbound),
+    '-z', String(config.ports.inbound),
+    '-u', String(proxyUID),
+    '-m', settings.interceptionMode,
+    '-i', c.includeOutboundIPRanges,
+    '-x', c.excludeOutboundIPRanges,
+    '-b', c.includeInboundPorts,
+    '-d', excludedInboundPorts(settings, config)
+  ]
+  if (c.includeOutboundPorts !== '') args.push('-q', c.includeOutboundPorts)
+  if (c.excludeOutboundPorts !== '') args.push('-o', c.excludeOutboundPorts)
+  if (c.virtualInterfaces !== '') args.push('-k', c.virtualInterfaces)
+  if (c.excludeInterfaces !== '') args.push('-c', c.excludeInterfaces)
+  if (config.proxyGID !== proxyUID) args.push('-g', String(config.proxyGID))
+  args.push(`--log_output_level=${settings.agentLogLevel}`)
+  return args
+}
+
+/** `-d`: Prometheus and health ports, the pod's excludes, then the status port unless listed or 0. */
+export function excludedInboundPorts (settings: SidecarSettings, config: InjectorConfig): string {
+  const ports = [String(config.ports.prometheus), String(config.ports.health)]
+  for (const port of settings.capture.excludeInboundPorts.split(',')) {
+    if (port.trim() !== '') ports.push(port.trim())
+  }
+  const status = String(settings.statusPort)
+  if (settings.statusPort !== 0 && !ports.includes(status)) ports.push(status)
+  return ports.join(',')
+}
+
+function withPullPolicy (container: V1Container, config: InjectorConfig): V1Container {
+  if (config.imagePullPolicy !== '') container.imagePullPolicy = config.imagePullPolicy
+  return container
+}
+
+export function buildInitContainer (settings: SidecarSettings, config: InjectorConfig, proxyUID: number): V1Container {
+  const flags = buildCaptureArgs(settings, config, proxyUID)
+  const program = config.initCommand === 'istio-iptables'
+    ? { args: ['istio-iptables', ...flags] }
+    : { command: ['sidecar-injector', 'capture'], args: flags }
+  const container: V1Container = {
+    name: initName,
+    image: settings.initImage,
+    ...program,
+    resources: copyResources(settings.resources),
+    // iptables needs NET_ADMIN and NET_RAW, as root, in the pod's network namespace only.
+    securityContext: {
+      allowPrivilegeEscalation: false,
+      privileged: false,
+      capabilities: { add: ['NET_ADMIN', 'NET_RAW'], drop: ['ALL'] },
+      readOnlyRootFilesystem: false,
+      runAsGroup: 0,
+      runAsNonRoot: false,
+      runAsUser: 0
+    }
+  }
+  const env = Object.entries(settings.proxyMetadata).map(([name, value]) => ({ name, value }))
+  if (env.length > 0) container.env = env
+  return withPullPolicy(container, config)
+}
+
+function copyResources (resources: Resources): V1ResourceRequirements {
+  const out: V1ResourceRequirements = {}
+  if (resources.requests !== undefined) out.requests = { ...resources.requests } as Record<string, string>
+  if (resources.limits !== undefined) out.limits = { ...resources.limits } as Record<string, string>
+  return out
+}
+
+function fieldEnv (name: string, fieldPath: string): V1EnvVar {
+  return { name, valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath } } }
+}
+
+function resourceEnv (name: string, resource: string): V1EnvVar {
+  return { name, valueFrom: { resourceFieldRef: { divisor: '1', resource } } }
+}
+
+interface ProxyInputs {
+  settings: SidecarSettings
+  config: InjectorConfig
+  pod: Pod
+  workload: Workload
+}
+
+function proxyEnv ({ settings, config, pod, workload }: ProxyInputs): V1EnvVar[] {
+  const appContainers = (pod.spec?.containers ?? []).filter(c => c.name !== proxyName)
+  const podPorts = appContainers.flatMap(c => c.ports ?? [])
+  const env: V1EnvVar[] = [
+    { name: 'PILOT_CERT_PROVIDER', value: 'istiod' },
+    { name: 'CA_ADDR', value: config.proxy.caAddress },
+    fieldEnv('POD_NAME', 'metadata.name'),
+    fieldEnv('POD_NAMESPACE', 'metadata.namespace'),
+    fieldEnv('INSTANCE_IP', 'status.podIP'),
+    fieldEnv('SERVICE_ACCOUNT', 'spec.serviceAccountName'),
+    fieldEnv('HOST_IP', 'status.hostIP'),
+    resourceEnv('ISTIO_CPU_LIMIT', 'limits.cpu'),
+    { name: 'PROXY_CONFIG', value: `${JSON.stringify(proxyConfigOf(settings))}\n` },
+    { name: 'ISTIO_META_POD_PORTS', value: JSON.stringify(podPorts) },
+    { name: 'ISTIO_META_APP_CONTAINERS', value: appContainers.map(c => c.name).join(',') },
+    resourceEnv('GOMEMLIMIT', 'limits.memory'),
+    { name: 'ISTIO_META_CLUSTER_ID', value: config.proxy.clusterId },
+    fieldEnv('ISTIO_META_NODE_NAME', 'spec.nodeName'),
+    { name: 'ISTIO_META_INTERCEPTION_MODE', value: settings.interceptionMode }
+  ]
+  if (workload.name !== '') env.push({ name: 'ISTIO_META_WORKLOAD_NAME', value: workload.name })
+  if (workload.owner !== '') env.push({ name: 'ISTIO_META_OWNER', value: workload.owner })
+  if (settings.bootstrapOverride !== '') {
+    env.push({ name: 'ISTIO_BOOTSTRAP_OVERRIDE', value: '/etc/istio/custom-bootstrap/custom_bootstrap.json' })
+  }
+  env.push({ name: 'ISTIO_META_MESH_ID', value: config.proxy.trustDomain })
+  env.push({ name: 'TRUST_DOMAIN', value: config.proxy.trustDomain })
+  for (const [name, value] of Object.entries(settings.proxyMetadata)) env.push({ name, value })
+  return env
+}
+
+/** PROXY_CONFIG carries only the ProxyConfig fields that differ from the defaults, as istiod does. */
+function proxyConfigOf (settings: SidecarSettings): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  if (settings.hold) out.holdApplicationUntilProxyStarts = true
+  if (settings.interceptionMode !== 'REDIRECT') out.interceptionMode = settings.interceptionMode
+  if (Object.keys(settings.proxyMetadata).length > 0) out.proxyMetadata = settings.proxyMetadata
+  return out
+}
+
+function proxyMounts (settings: SidecarSettings, config: InjectorConfig): V1VolumeMount[] {
+  const mounts: V1VolumeMount[] = [
+    { name: volumeNames.workloadSocket, mountPath: '/var/run/secrets/workload-spiffe-uds' },
+    { name: volumeNames.credentialSocket, mountPath: '/var/run/secrets/credential-uds' },
+    { name: volumeNames.workloadCerts, mountPath: config.certificates.workloadCertDir },
+    { name: volumeNames.caCert, mountPath: '/var/run/secrets/istio' },
+    { name: volumeNames.caCrl, mountPath: '/var/run/secrets/istio/crl' },
+    { name: volumeNames.data, mountPath: '/var/lib/istio/data' }
+  ]
+  if (settings.bootstrapOverride !== '') {
+    mounts.push({ name: volumeNames.customBootstrap, mountPath: '/etc/istio/custom-bootstrap' })
+  }
+  mounts.push(
+    { name: volumeNames.envoy, mountPath: '/etc/istio/proxy' },
+    { name: volumeNames.token, mountPath: '/var/run/secrets/tokens' },
+    { name: volumeNames.podinfo, mountPath: '/etc/istio/pod' },
+    ...settings.userVolumeMounts.map(m => ({ ...m }))
+  )
+  return mounts
+}
+
+export function buildProxyContainer (inputs: ProxyInputs): V1Container {
+  const { settings, config } = inputs
+  const container: V1Container = {
+    name: proxyName,
+    image: settings.proxyImage,
+    args: [
+      'proxy', 'sidecar',
+      '--domain', `$(POD_NAMESPACE).svc.${config.clusterDomain}`,
+      `--proxyLogLevel=${settings.logLevel}`,
+      `--proxyComponentLogLevel=${settings.componentLogLevel}`,
+      `--log_output_level=${settings.agentLogLevel}`
+    ],
+    env: proxyEnv(inputs),
+    ports: [{ containerPort: config.ports.prometheus, name: 'http-envoy-prom', protocol: 'TCP' }],
+    resources: copyResources(settings.resources),
+    securityContext: proxySecurityContext(settings, config),
+    volumeMounts: proxyMounts(settings, config)
+  }
+  if (settings.native) container.restartPolicy = 'Always'
+  // In native mode the startup probe holds app containers back until Envoy is ready; in classic
+  // mode with hold, `pilot-agent wait` in postStart does (kubelet starts containers in order).
+  if (settings.native) {
+    container.lifecycle = { preStop: { exec: { command: ['pilot-agent', 'request', `--debug-port=${settings.statusPort}`, 'POST', 'drain'] } } }
+  } else if (settings.hold) {
+    container.lifecycle = { postStart: { exec: { command: ['pilot-agent', 'wait'] } } }
+  }
+  if (settings.statusPort !== 0) {
+    const ready = { httpGet: { path: '/healthz/ready', port: config.ports.health } }
+    container.readinessProbe = { ...ready, ...settings.readiness, timeoutSeconds: 3 }
+    container.startupProbe = { httpGet: { ...ready.httpGet }, initialDelaySeconds: 0, periodSeconds: 1, timeoutSeconds: 3, failureThreshold: 600 }
+  }
+  return withPullPolicy(container, config)
+}
+
+function proxySecurityContext (settings: SidecarSettings, config: InjectorConfig): V1SecurityContext {
+  if (settings.capNetBindService) {
+    // Binding ports below 1024 needs NET_BIND_SERVICE, which a non-root user only gets as root here.
+    return {
+      allowPrivilegeEscalation: false,
+      privileged: false,
+      capabilities: { add: ['NET_BIND_SERVICE'], drop: ['ALL'] },
+      readOnlyRootFilesystem: true,
+      runAsGroup: config.proxyGID,
+      runAsNonRoot: false,
+      runAsUser: 0
+    }
+  }
+  return {
+    allowPrivilegeEscalation: false,
+    privileged: false,
+    capabilities: { drop: ['ALL'] },
+    readOnlyRootFilesystem: true,
+    runAsGroup: config.proxyGID,
+    runAsNonRoot: true,
+    runAsUser: config.proxyUID
+  }
+}
+
+export function buildVolumes (settings: SidecarSettings, config: InjectorConfig): V1Volume[] {
+  const k = config.certificates
+  const volumes: V1Volume[] = [
+    // emptyDir written as {} explicitly: the API server would default a null one, which a diff sees.
+    { name: volumeNames.workloadSocket, emptyDir: {} },
+    { name: volumeNames.credentialSocket, emptyDir: {} },
+    { name: volumeNames.workloadCerts, emptyDir: {} }
+  ]
+  if (settings.bootstrapOverride !== '') {
+    volumes.push({ name: volumeNames.customBootstrap, configMap: { name: settings.bootstrapOverride } })
+  }
+  volumes.push(
+    { name: volumeNames.envoy, emptyDir: { medium: 'Memory' } },
+    { name: volumeNames.data, emptyDir: {} },
+    {
+      name: volumeNames.podinfo,
+      downwardAPI: {
+        items: [
+          { path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } },
+          { path: 'annotations', fieldRef: { fieldPath: 'metadata.annotations' } }
+        ]
+      }
+    },
+    {
+      name: volumeNames.token,
+      projected: {
+        sources: [{ serviceAccountToken: { audience: k.tokenAudience, expirationSeconds: k.tokenExpirationSeconds, path: 'istio-token' } }]
+      }
+    },
+    { name: volumeNames.caCert, configMap: { name: k.caRootConfigMap } },
+    { name: volumeNames.caCrl, configMap: { name: k.crlConfigMap, optional: true } },
+    ...settings.userVolumes.map(v => ({ ...v }))
+  )
+  return volumes
+}
