@@ -9,7 +9,10 @@ type Loader = () => Promise<{ run: CliCommand }>
 // Commands are loaded lazily so that `capture` in the init container does not load fastify.
 const commands: Record<string, { summary: string, load: Loader }> = {
   inject: { summary: 'inject the sidecar into Pod manifests (files, directories or stdin)', load: () => import('./cli/inject.js') },
-  certs: { summary: 'write a CA and a serving certificate for the webhook Service (ca.crt, tls.crt, tls.key)', load: () => import('./cli/certs.js') }
+  serve: { summary: 'run the webhook: HTTPS AdmissionReview endpoint with probes, metrics, hot reload', load: () => import('./serve.js') },
+  certs: { summary: 'write a CA and a serving certificate for the webhook Service (ca.crt, tls.crt, tls.key)', load: () => import('./cli/certs.js') },
+  manifests: { summary: 'render the install manifests for a namespace, image and caBundle (pipe into kubectl apply -f -)', load: () => import('./cli/manifests.js') },
+  capture: { summary: 'write the iptables rules that send the pod\'s traffic through the proxy (init container)', load: () => import('./cli/capture.js') }
 }
 
 function usage (): string {

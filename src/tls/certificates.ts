@@ -65,7 +65,7 @@ export async function createCertificateAuthority (options: CertificateAuthorityO
       { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true }
     ]
   })
-  return { cert: pems.cert, key: pems.private }
+  return toPair(pems)
 }
 
 /** A serving certificate for the given names, signed by `ca`, with a key of the CA's type. */
@@ -98,7 +98,13 @@ export async function issueServingCertificate (options: ServingCertificateOption
       }
     ]
   })
-  return { cert: pems.cert, key: pems.private }
+  return toPair(pems)
+}
+
+/** selfsigned ends the certificate without a newline; files and bundles want one. */
+function toPair (pems: { cert: string, private: string }): CertificatePair {
+  const line = (pem: string): string => pem.endsWith('\n') ? pem : `${pem}\n`
+  return { cert: line(pems.cert), key: line(pems.private) }
 }
 
 /** Every certificate of a PEM bundle, in order. */

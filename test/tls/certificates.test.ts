@@ -31,6 +31,7 @@ t.test('an ECDSA P-256 CA signs a serving certificate for the Service names and 
   const caX = new X509Certificate(ca.cert)
   const leafX = new X509Certificate(leaf.cert)
 
+  t.ok(ca.cert.endsWith('-----END CERTIFICATE-----\n') && leaf.key.endsWith('-----END PRIVATE KEY-----\n'), 'PEM ends with a newline')
   t.equal(caX.ca, true, 'the CA is a CA')
   t.equal(leafX.ca, false, 'the serving certificate is not a CA')
   t.ok(leafX.verify(caX.publicKey), 'the serving certificate is signed by the CA')
