@@ -26,7 +26,22 @@ test: lint typecheck unit ## Lint, type-check and run the tap suite
 snap: node_modules ## Regenerate tap snapshots
 	npm run snap
 
-clean: ## Remove build output and test caches
-	rm -rf dist .tap
+control-plane: ## Build kube-apiserver, etcd and kubectl for e2e into ~/.cache (once; KUBEBUILDER_ASSETS skips it)
+	scripts/build-control-plane.sh >/dev/null
 
-.PHONY: help build lint typecheck unit test snap clean
+e2e-build: build
+	npm run build:e2e
+
+e2e: node_modules $(if $(KUBECONFIG),,control-plane) e2e-build ## End-to-end suite against a real API server (local control plane, or KUBECONFIG)
+	npm run e2e -- $(E2E_ARGS)
+
+demo: node_modules control-plane e2e-build ## Local API server + webhook: inject a Bookinfo-like app, print it, tear down
+	npm run demo
+
+e2e-kind: ## The e2e suite on a kind cluster, webhook installed from manifests/ (needs Docker and kind)
+	scripts/e2e-kind.sh
+
+clean: ## Remove build output and test caches
+	rm -rf dist dist-e2e .tap
+
+.PHONY: help build lint typecheck unit test snap clean control-plane e2e-build e2e demo e2e-kind

@@ -1,0 +1,96 @@
+// `make demo`: the whole flow on one machine with no cluster. Starts a local kube-apiserver + etcd,
+// the webhook (`sidecar-injector serve` with certificates from `sidecar-injector certs`), registers
+// the shipped MutatingWebhookConfiguration, labels a namespace istio-injection=enabled, creates a
+// Bookinfo-like set of pods through the real API server, prints what each stored pod got, and
+// tears everything down.
+import type { V1Pod, V1Volume } from '@kubernetes/client-node'
+import { bookinfoPods, describeInjection, isInjected, statusAnnotation } from './lib/pods.js'
+import { examplePods } from './lib/examples.js'
+import type { TestLike } from './lib/suite.js'
+import { setupSuite } from './lib/suite.js'
+
+const out = (line = ''): void => { process.stdout.write(line + '\n') }
+
+function describeVolume (v: V1Volume): string {
+  const token = v.projected?.sources?.find(s => s.serviceAccountToken !== undefined)?.serviceAccountToken
+  if (token !== undefined) return `${v.name} (projected token, audience ${token.audience ?? '-'}, ${String(token.expirationSeconds ?? '-')} s)`
+  if (v.configMap !== undefined) return `${v.name} (ConfigMap ${v.configMap.name ?? ''})`
+  if (v.emptyDir !== undefined) return `${v.name} (emptyDir${v.emptyDir.medium === undefined ? '' : ' ' + v.emptyDir.medium})`
+  if (v.downwardAPI !== undefined) return `${v.name} (downward API)`
+  if (v.secret !== undefined) return `${v.name} (Secret ${v.secret.secretName ?? ''})`
+  return v.name
+}
+
+function printPod (pod: V1Pod): void {
+  const seen = describeInjection(pod)
+  const injectedVolumes = new Set<string>((JSON.parse(seen.status ?? '{}') as { volumes?: string[] }).volumes ?? [])
+  out(`  ${pod.metadata?.name ?? '?'}  ${isInjected(pod) ? 'INJECTED' : 'not injected'}`)
+  out(`    containers:      ${seen.containers.join(', ')}`)
+  out(`    init containers: ${seen.initContainers.length === 0 ? '-' : seen.initContainers.join(', ')}`)
+  const volumes = (pod.spec?.volumes ?? []).filter(v => injectedVolumes.has(v.name))
+  out(`    injected volumes: ${volumes.length === 0 ? '-' : ''}`)
+  for (const v of volumes) out(`      ${describeVolume(v)}`)
+}
+
+async function main (): Promise<number> {
+  // The demo always runs its own control plane and webhook, whatever the shell has set.
+  delete process.env.KUBECONFIG
+  process.env.E2E_WEBHOOK = 'local'
+  const cleanups: Array<() => Promise<void> | void> = []
+  let failed = false
+  const t: TestLike = {
+    teardown: fn => { cleanups.push(fn) },
+    passing: () => !failed,
+    comment: (...args) => { out(`# ${args.map(String).join(' ')}`) }
+  }
+  const began = Date.now()
+  try {
+    out('starting a local kube-apiserver + etcd and the webhook ...')
+    const suite = await setupSuite(t, { name: 'demo', log: line => { out(`  ${line}`) } })
+    out(`  webhook serving on ${suite.webhook?.url ?? '?'}, registered as MutatingWebhookConfiguration ${suite.configurationName}`)
+    out(`  ready in ${((Date.now() - began) / 1000).toFixed(1)} s`)
+
+    const { pods, source } = examplePods() ?? { pods: bookinfoPods(), source: 'test/e2e/lib/pods.ts (bookinfoPods)' }
+    const namespace = await suite.namespace('bookinfo', { 'istio-injection': 'enabled' })
+    out()
+    out(`namespace ${namespace} (istio-injection=enabled): ${pods.length} pods from ${source}`)
+    for (const pod of pods) {
+      const { namespace: _ignored, ...metadata } = pod.metadata ?? {}
+      try {
+        const created = await suite.createPod(namespace, { ...pod, metadata })
+        printPod(await suite.cluster.core.readNamespacedPod({ namespace, name: created.metadata?.name ?? '' }))
+      } catch (err) {
+        out(`  ${pod.metadata?.name ?? pod.metadata?.generateName ?? '?'}  REJECTED: ${err instanceof Error ? err.message : String(err)}`)
+      }
+    }
+
+    const plain = await suite.namespace('legacy')
+    out()
+    out(`namespace ${plain} (no label): the same productpage pod`)
+    const first = pods[0]
+    if (first !== undefined) {
+      const { namespace: _ignored, ...metadata } = first.metadata ?? {}
+      const created = await suite.createPod(plain, { ...first, metadata })
+      printPod(await suite.cluster.core.readNamespacedPod({ namespace: plain, name: created.metadata?.name ?? '' }))
+    }
+    out()
+    out(`(the status annotation ${statusAnnotation} on each injected pod records what was added)`)
+    return 0
+  } catch (err) {
+    failed = true
+    out(`demo failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`)
+    return 1
+  } finally {
+    out('tearing down ...')
+    for (const fn of cleanups.reverse()) {
+      try {
+        await fn()
+      } catch (err) {
+        out(`  teardown: ${err instanceof Error ? err.message : String(err)}`)
+      }
+    }
+    out(`done in ${((Date.now() - began) / 1000).toFixed(1)} s`)
+  }
+}
+
+process.exitCode = await main()
