@@ -9,18 +9,11 @@ import type { AppProbers } from './probes.js'
 import { mergePrometheus } from './prometheus.js'
 import { resolveSettings } from './settings.js'
 import type { SidecarSettings } from './settings.js'
-import { buildInitContainer, buildProxyContainer, buildVolumes, initName, proxyName, volumeNames } from './sidecar.js'
+import { buildInitContainer, buildProxyContainer, buildVolumes, initName, proxyName } from './sidecar.js'
 import type { AnnotationProblem, ClusterFacts, Decision, InjectorConfig, InjectResult, Pod, RequestInfo } from './types.js'
+import { uninject } from './uninject.js'
+import type { InjectionStatus, Restore } from './uninject.js'
 import { findWorkload } from './workload.js'
-
-/** What the status annotation records: the names we injected, so that re-injection and uninject can remove exactly them. */
-export interface InjectionStatus {
-  initContainers: string[] | null
-  containers: string[] | null
-  volumes: string[]
-  imagePullSecrets: string[] | null
-  revision: string
-}
 
 const proberEnv = 'ISTIO_KUBE_APP_PROBERS'
 const scrapeEnv = 'ISTIO_PROMETHEUS_ANNOTATIONS'
@@ -30,20 +23,24 @@ export function inject (pod: Pod, request: RequestInfo, config: InjectorConfig, 
   const { decision } = policy
   if (!decision.inject) return { outcome: 'skipped', decision, warnings: policy.warnings }
 
-  const previous = decision.reinjection ? stripInjection(pod) : { pod, proberEnv: '', scrapeEnv: '' }
+  // Re-injection starts from the pod as it was before: injecting twice equals injecting once.
+  const previous = decision.reinjection ? uninject(pod) : { pod, exact: true, carried: { probers: '', scrape: '' } }
   const base = previous.pod
   const resolved = resolveSettings(base, config, facts)
   const warnings = [...policy.warnings, ...resolved.warnings]
   const { settings } = resolved
   const problems = [...resolved.problems]
+  const restore: Restore = {}
 
-  const user = takeUserOverrides(base, decision.reinjection, problems)
+  // Pods injected by Istio keep their user overrides only in proxy.istio.io/overrides.
+  const user = takeUserOverrides(base, !previous.exact, problems, restore)
   const userRunAsUser = user.proxy?.securityContext?.runAsUser
   // A user-chosen proxy uid must also be the uid the capture rules let through (Istio does the same).
   const captureUID = userRunAsUser !== undefined && userRunAsUser !== 0 ? userRunAsUser : config.proxyUID
   const namespace = podNamespace(pod, request)
+  const workload = findWorkload(pod, namespace)
   const appPod: Pod = { ...base, spec: { ...base.spec, containers: user.containers, initContainers: user.initContainers } }
-  let proxy = buildProxyContainer({ settings, config, pod: appPod, workload: findWorkload(pod, namespace) })
+  let proxy = buildProxyContainer({ settings, config, pod: appPod, workload })
   let init = settings.interceptionMode === 'NONE' ? undefined : buildInitContainer(settings, config, captureUID)
   if (user.proxy !== undefined) proxy = mergeContainer(proxy, user.proxy)
   if (user.init !== undefined && init !== undefined) init = mergeContainer(init, user.init)
@@ -52,14 +49,15 @@ export function inject (pod: Pod, request: RequestInfo, config: InjectorConfig, 
   let initContainers = user.initContainers
   const probers: AppProbers = {}
   if (settings.rewriteProbes && settings.statusPort !== 0) {
-    containers = rewriteProbes(containers, settings.statusPort, probers)
-    initContainers = rewriteProbes(initContainers, settings.statusPort, probers)
+    restore.probes = {}
+    containers = rewriteProbes(containers, settings.statusPort, probers, restore.probes)
+    initContainers = rewriteProbes(initContainers, settings.statusPort, probers, restore.probes)
+    if (Object.keys(restore.probes).length === 0) delete restore.probes
   }
-  // On re-injection the probes were already rewritten: the originals recorded then are kept.
-  const proberJson = mergeProbers(previous.proberEnv, probers)
+  const proberJson = mergeProbers(previous.carried.probers, probers)
   const merged = mergePrometheus(base.metadata?.annotations ?? {}, settings.prometheusMerge, config)
   problems.push(...merged.problems)
-  const scrapeJson = merged.scrapeJson !== '' ? merged.scrapeJson : previous.scrapeEnv
+  const scrapeJson = merged.scrapeJson !== '' ? merged.scrapeJson : previous.carried.scrape
   proxy = withEnv(proxy, [[proberEnv, proberJson], [scrapeEnv, scrapeJson]])
 
   const volumes = assembleVolumes(base.spec?.volumes ?? [], buildVolumes(settings, config), warnings)
@@ -69,79 +67,40 @@ export function inject (pod: Pod, request: RequestInfo, config: InjectorConfig, 
   }
 
   const layout = arrange(settings, containers, initContainers, proxy, init)
+  const podLabels = injectLabels(base, workload.name)
+  const podAnnotations = injectAnnotations(merged.annotations, layout.containers, config, user.overridesJson)
+  recordChanges(restore, 'labels', base.metadata?.labels ?? {}, podLabels)
+  recordChanges(restore, 'annotations', base.metadata?.annotations ?? {}, podAnnotations)
   const status: InjectionStatus = {
     initContainers: layout.injectedInit.length > 0 ? layout.injectedInit : null,
     containers: settings.native ? null : [proxyName],
     volumes: volumes.injected,
     imagePullSecrets: null,
-    revision: config.revision === '' ? 'default' : config.revision
+    revision: config.revision === '' ? 'default' : config.revision,
+    restore
   }
-  const injected: Pod = {
-    ...base,
-    metadata: {
-      ...base.metadata,
-      labels: injectLabels(base, findWorkload(pod, namespace).name),
-      annotations: injectAnnotations(merged.annotations, layout.containers, config, status, user.overridesJson)
-    },
-    spec: { ...base.spec, containers: layout.containers, volumes: volumes.all }
-  }
-  if (layout.initContainers.length > 0 || base.spec?.initContainers !== undefined) {
-    injected.spec = { ...injected.spec, containers: layout.containers, initContainers: layout.initContainers }
-  }
+  podAnnotations[annotations.status] = JSON.stringify(status)
+  const spec = { ...base.spec, containers: layout.containers, volumes: volumes.all }
+  if (layout.initContainers.length > 0 || base.spec?.initContainers !== undefined) spec.initContainers = layout.initContainers
+  const injected: Pod = { ...base, metadata: { ...base.metadata, labels: podLabels, annotations: podAnnotations }, spec }
   return { outcome: 'injected', decision: decision as Decision & { inject: true }, pod: injected, warnings }
+}
+
+/** Records the previous value of every key the injection added, changed or removed (null: was absent). */
+function recordChanges (restore: Restore, field: 'labels' | 'annotations', before: Record<string, string>, after: Record<string, string>): void {
+  const changes: Record<string, string | null> = {}
+  for (const [key, value] of Object.entries(after)) {
+    if (before[key] !== value) changes[key] = before[key] ?? null
+  }
+  for (const [key, value] of Object.entries(before)) {
+    if (!Object.hasOwn(after, key)) changes[key] = value
+  }
+  if (Object.keys(changes).length > 0) restore[field] = changes
 }
 
 /** Istio's message shape: `invalid value '<v>' for annotation '<name>': <reason>`, all of them at once. */
 export function formatProblems (problems: readonly AnnotationProblem[]): string {
   return problems.map(p => `invalid value '${p.value}' for annotation '${p.annotation}': ${p.reason}`).join('; ')
-}
-
-export function readStatus (pod: Pod): InjectionStatus | undefined {
-  const text = pod.metadata?.annotations?.[annotations.status]
-  if (text === undefined) return undefined
-  try {
-    const parsed = JSON.parse(text) as Partial<InjectionStatus>
-    return {
-      initContainers: Array.isArray(parsed.initContainers) ? parsed.initContainers : null,
-      containers: Array.isArray(parsed.containers) ? parsed.containers : null,
-      volumes: Array.isArray(parsed.volumes) ? parsed.volumes : [],
-      imagePullSecrets: Array.isArray(parsed.imagePullSecrets) ? parsed.imagePullSecrets : null,
-      revision: typeof parsed.revision === 'string' ? parsed.revision : 'default'
-    }
-  } catch {
-    // An unreadable status still marks an injected pod: strip what we would have injected.
-    return { initContainers: [initName, proxyName], containers: [proxyName], volumes: Object.values(volumeNames), imagePullSecrets: null, revision: 'default' }
-  }
-}
-
-interface Previous {
-  pod: Pod
-  proberEnv: string
-  scrapeEnv: string
-}
-
-/** Removes what the status annotation says was injected, remembering what the old proxy carried. */
-function stripInjection (pod: Pod): Previous {
-  const status = readStatus(pod) as InjectionStatus
-  const spec = pod.spec ?? { containers: [] }
-  const oldProxy = [...spec.containers, ...(spec.initContainers ?? [])].find(c => c.name === proxyName)
-  const env = (name: string): string => oldProxy?.env?.find(e => e.name === name)?.value ?? ''
-  const drop = (names: string[] | null) => <T extends { name: string }>(list: T[] | undefined): T[] | undefined =>
-    list?.filter(item => !(names ?? []).includes(item.name))
-  const { [annotations.status]: _status, ...rest } = pod.metadata?.annotations ?? {}
-  const stripped: Pod = {
-    ...pod,
-    metadata: { ...pod.metadata, annotations: rest },
-    spec: {
-      ...spec,
-      containers: drop(status.containers)(spec.containers) ?? [],
-      ...(spec.initContainers !== undefined ? { initContainers: drop(status.initContainers)(spec.initContainers) ?? [] } : {}),
-      ...(spec.volumes !== undefined ? { volumes: drop(status.volumes)(spec.volumes) ?? [] } : {})
-    }
-  }
-  if (stripped.spec?.initContainers?.length === 0) delete stripped.spec.initContainers
-  if (stripped.spec?.volumes?.length === 0) delete stripped.spec.volumes
-  return { pod: stripped, proberEnv: env(proberEnv), scrapeEnv: env(scrapeEnv) }
 }
 
 interface UserContainers {
@@ -158,16 +117,18 @@ interface UserContainers {
  * injection they are taken out of the pod and recorded in proxy.istio.io/overrides; on re-injection
  * they come back from that annotation.
  */
-function takeUserOverrides (pod: Pod, reinjection: boolean, problems: AnnotationProblem[]): UserContainers {
+function takeUserOverrides (pod: Pod, fromAnnotation: boolean, problems: AnnotationProblem[], restore: Restore): UserContainers {
   const containers = pod.spec?.containers ?? []
   const initContainers = pod.spec?.initContainers ?? []
+  const isOverride = (list: 'containers' | 'initContainers', c: V1Container): boolean =>
+    c.name === proxyName || (list === 'initContainers' && c.name === initName)
   const out: UserContainers = {
-    containers: containers.filter(c => c.name !== proxyName),
-    initContainers: initContainers.filter(c => c.name !== proxyName && c.name !== initName),
+    containers: containers.filter(c => !isOverride('containers', c)),
+    initContainers: initContainers.filter(c => !isOverride('initContainers', c)),
     overridesJson: ''
   }
   let recorded: { containers?: V1Container[], initContainers?: V1Container[] } = {}
-  if (reinjection) {
+  if (fromAnnotation) {
     const text = pod.metadata?.annotations?.[annotations.overrides]
     if (text !== undefined) {
       try {
@@ -181,7 +142,12 @@ function takeUserOverrides (pod: Pod, reinjection: boolean, problems: Annotation
     const userInit = initContainers.filter(c => c.name === proxyName || c.name === initName)
     if (userProxy.length > 0) recorded.containers = userProxy
     if (userInit.length > 0) recorded.initContainers = userInit
-    if (userProxy.length + userInit.length > 0) out.overridesJson = JSON.stringify(recorded)
+    if (userProxy.length + userInit.length > 0) {
+      out.overridesJson = JSON.stringify(recorded)
+      const places = (list: 'containers' | 'initContainers', items: V1Container[]): Restore['overrides'] =>
+        items.flatMap((c, index) => isOverride(list, c) ? [{ list, index }] : [])
+      restore.overrides = [...places('containers', containers) ?? [], ...places('initContainers', initContainers) ?? []]
+    }
   }
   const all = [...(recorded.containers ?? []), ...(recorded.initContainers ?? [])]
   const proxy = all.find(c => c.name === proxyName)
@@ -308,10 +274,10 @@ function injectLabels (pod: Pod, workloadName: string): Record<string, string> {
 }
 
 function injectAnnotations (
-  current: Record<string, string>, containers: V1Container[], config: InjectorConfig, status: InjectionStatus, overridesJson: string
+  current: Record<string, string>, containers: V1Container[], config: InjectorConfig, overridesJson: string
 ): Record<string, string> {
   const out: Record<string, string> = { ...current }
-  out[annotations.rev] = status.revision
+  out[annotations.rev] = config.revision === '' ? 'default' : config.revision
   const firstApp = containers.find(c => c.name !== proxyName)
   if (firstApp !== undefined) {
     out[annotations.defaultContainer] ??= firstApp.name
@@ -319,6 +285,5 @@ function injectAnnotations (
   }
   if (overridesJson !== '') out[annotations.overrides] = overridesJson
   Object.assign(out, config.injectedAnnotations)
-  out[annotations.status] = JSON.stringify(status)
   return out
 }

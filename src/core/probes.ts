@@ -24,19 +24,30 @@ export interface RewriteResult {
  * Rewrites every container of the list except the proxy; containers with nothing to rewrite are
  * returned as the same objects, so the patch can skip them cheaply.
  */
-export function rewriteProbes (containers: readonly V1Container[], statusPort: number, probers: AppProbers): V1Container[] {
-  return containers.map(c => c.name === proxyName ? c : rewriteContainer(c, statusPort, probers))
+export function rewriteProbes (
+  containers: readonly V1Container[], statusPort: number, probers: AppProbers, originals: Originals
+): V1Container[] {
+  return containers.map(c => c.name === proxyName ? c : rewriteContainer(c, statusPort, probers, originals))
 }
 
-function rewriteContainer (container: V1Container, statusPort: number, probers: AppProbers): V1Container {
+/** container → probe or hook → the handler before rewriting, so uninject can put it back exactly. */
+export type Originals = Record<string, Record<string, Record<string, unknown>>>
+
+function rewriteContainer (container: V1Container, statusPort: number, probers: AppProbers, originals: Originals): V1Container {
   let out = container
+  const record = (kind: string, handler: object): void => {
+    originals[container.name] = { ...originals[container.name], [kind]: handler as Record<string, unknown> }
+  }
   const copy = (): V1Container => (out === container ? (out = { ...container }) : out)
   for (const [kind, suffix] of probeTargets) {
     const probe = container[kind]
     if (probe === undefined) continue
     const path = `/app-health/${container.name}/${suffix}`
     const rewritten = rewriteHandler(probe, container, statusPort, path, probers)
-    if (rewritten !== undefined) copy()[kind] = rewritten
+    if (rewritten !== undefined) {
+      record(kind, probe)
+      copy()[kind] = rewritten
+    }
   }
   for (const [kind, suffix] of hookTargets) {
     const hook = container.lifecycle?.[kind]
@@ -44,6 +55,7 @@ function rewriteContainer (container: V1Container, statusPort: number, probers: 
     const path = `/app-lifecycle/${container.name}/${suffix}`
     const rewritten = rewriteHandler(hook, container, statusPort, path, probers)
     if (rewritten !== undefined) {
+      record(kind, hook)
       const c = copy()
       c.lifecycle = { ...c.lifecycle, [kind]: rewritten }
     }

@@ -6,6 +6,7 @@ import { parse, stringify } from 'yaml'
 import type { V1Container } from '@kubernetes/client-node'
 import { defaultConfig } from '../../src/core/config.js'
 import { inject } from '../../src/core/inject.js'
+import { uninject } from '../../src/core/uninject.js'
 import { diffPatch } from '../../src/core/patch.js'
 import type { ClusterFacts, InjectorConfig, InjectResult, Pod } from '../../src/core/types.js'
 import { deepFreeze, fixturesDir, loadPod, podFixtureNames } from '../helpers/fixtures.js'
@@ -76,13 +77,26 @@ t.test('classic layout: the proxy is the last container, istio-init the last ini
   t.same(out.spec?.initContainers?.map(c => c.name), ['migrate-db', 'istio-init'])
   t.equal(container(out, 'istio-proxy')?.restartPolicy, undefined)
   t.equal(container(out, 'istio-proxy')?.lifecycle, undefined)
-  t.same(JSON.parse(out.metadata?.annotations?.['sidecar.istio.io/status'] ?? ''), {
+  const status = JSON.parse(out.metadata?.annotations?.['sidecar.istio.io/status'] ?? '') as Record<string, unknown>
+  t.same(Object.keys(status), ['initContainers', 'containers', 'volumes', 'imagePullSecrets', 'revision', 'restore'], 'Istio’s keys in Istio’s order, then ours')
+  t.match(status, {
     initContainers: ['istio-init'],
     containers: ['istio-proxy'],
     volumes: ['workload-socket', 'credential-socket', 'workload-certs', 'istio-envoy', 'istio-data', 'istio-podinfo', 'istio-token', 'istiod-ca-cert', 'istio-ca-crl'],
     imagePullSecrets: null,
     revision: 'default'
   })
+  t.same(status.restore, {
+    labels: { 'security.istio.io/tlsMode': null, 'service.istio.io/canonical-name': null, 'service.istio.io/canonical-revision': null },
+    annotations: {
+      'prometheus.io/scrape': null,
+      'prometheus.io/port': null,
+      'prometheus.io/path': null,
+      'istio.io/rev': null,
+      'kubectl.kubernetes.io/default-container': null,
+      'kubectl.kubernetes.io/default-logs-container': null
+    }
+  }, 'restore records what was absent before')
 })
 
 t.test('hold: the proxy goes first and holds the app with pilot-agent wait', async t => {
@@ -316,4 +330,28 @@ t.test('pods from controllers: the workload and namespace come from the owner an
 t.test('an ignored namespace taken from the request skips a pod without one', async t => {
   const r = inject(loadPod('api-server-defaulted.json'), { namespace: 'kube-system' }, defaultConfig())
   t.match(r, { outcome: 'skipped', decision: { reason: 'ignored-namespace' } })
+})
+
+t.test('uninject(inject(x)) is x, for every fixture in both modes', async t => {
+  for (const file of podFixtureNames()) {
+    for (const [mode, { config, facts }] of Object.entries(modes)) {
+      const input = loadPod(file)
+      const out = deepFreeze(injected(inject(input, {}, config, facts)))
+      const back = uninject(out)
+      t.equal(back.exact, true)
+      t.same(wire(back.pod), wire(input), `${file} (${mode})`)
+    }
+  }
+})
+
+t.test('a pod injected by Istio (no restore record) is stripped Istio’s way and re-injected once', async t => {
+  const first = injected(inject(loadPod('probes.yaml'), {}, defaultConfig()))
+  const status = JSON.parse(first.metadata?.annotations?.['sidecar.istio.io/status'] ?? '{}') as Record<string, unknown>
+  delete status.restore
+  const istioLike = deepFreeze<Pod>({ ...first, metadata: { ...first.metadata, annotations: { ...first.metadata?.annotations, 'sidecar.istio.io/status': JSON.stringify(status) } } })
+  const again = injected(inject(istioLike, {}, defaultConfig()))
+  t.equal(again.spec?.containers.filter(c => c.name === 'istio-proxy').length, 1, 'one proxy')
+  t.equal(again.spec?.initContainers?.filter(c => c.name === 'istio-init').length, 1, 'one init container')
+  const probers = (p: Pod): string | undefined => container(p, 'istio-proxy')?.env?.find(e => e.name === 'ISTIO_KUBE_APP_PROBERS')?.value
+  t.equal(probers(again), probers(first), 'the original probes recorded by the first injection are kept')
 })

@@ -1,0 +1,140 @@
+// uninject(): the exact inverse of inject(). The status annotation names the containers and volumes we
+// added (Istio's format) and, in its `restore` key, what we changed: the previous values of labels and
+// annotations, the app probes we rewrote, and where user-declared proxy/init containers stood.
+// Re-injection is inject(uninject(pod)), so injecting twice equals injecting once. Pods injected by
+// Istio itself carry no `restore`: they are stripped as istiod strips them (containers, volumes,
+// status), and the probes' originals are carried over from the old proxy.
+import type { V1Container } from '@kubernetes/client-node'
+import { annotations } from './annotations.js'
+import { initName, proxyName, volumeNames } from './sidecar.js'
+import type { Pod } from './types.js'
+
+type Handler = Record<string, unknown>
+
+/** What inject() changed besides adding containers and volumes. */
+export interface Restore {
+  /** label → its value before injection, or null when it was absent. */
+  labels?: Record<string, string | null>
+  annotations?: Record<string, string | null>
+  /** container → probe or lifecycle hook (readinessProbe, preStop, …) → the handler before rewriting. */
+  probes?: Record<string, Record<string, Handler>>
+  /** Where the user's own istio-proxy / istio-init stood, to put them back (list and index). */
+  overrides?: Array<{ list: 'containers' | 'initContainers', index: number }>
+}
+
+/** The status annotation: Istio's keys, in Istio's order, plus `restore`. */
+export interface InjectionStatus {
+  initContainers: string[] | null
+  containers: string[] | null
+  volumes: string[]
+  imagePullSecrets: string[] | null
+  revision: string
+  restore?: Restore
+}
+
+export function readStatus (pod: Pod): InjectionStatus | undefined {
+  const text = pod.metadata?.annotations?.[annotations.status]
+  if (text === undefined) return undefined
+  try {
+    const parsed = JSON.parse(text) as Partial<InjectionStatus>
+    const status: InjectionStatus = {
+      initContainers: Array.isArray(parsed.initContainers) ? parsed.initContainers : null,
+      containers: Array.isArray(parsed.containers) ? parsed.containers : null,
+      volumes: Array.isArray(parsed.volumes) ? parsed.volumes : [],
+      imagePullSecrets: Array.isArray(parsed.imagePullSecrets) ? parsed.imagePullSecrets : null,
+      revision: typeof parsed.revision === 'string' ? parsed.revision : 'default'
+    }
+    if (typeof parsed.restore === 'object' && parsed.restore !== null) status.restore = parsed.restore
+    return status
+  } catch {
+    // An unreadable status still marks an injected pod: strip what we would have injected.
+    return { initContainers: [initName, proxyName], containers: [proxyName], volumes: Object.values(volumeNames), imagePullSecrets: null, revision: 'default' }
+  }
+}
+
+export interface Uninjected {
+  pod: Pod
+  /** Whether the pod carried our restore record (an exact inverse) or was stripped Istio's way. */
+  exact: boolean
+  /** For pods without a restore record: the old proxy's ISTIO_KUBE_APP_PROBERS and ISTIO_PROMETHEUS_ANNOTATIONS. */
+  carried: { probers: string, scrape: string }
+}
+
+/** Returns the pod as it was before injection; a pod without the status annotation comes back as it is. */
+export function uninject (pod: Pod): Uninjected {
+  const status = readStatus(pod)
+  const none = { probers: '', scrape: '' }
+  if (status === undefined) return { pod, exact: true, carried: none }
+  const spec = pod.spec ?? { containers: [] }
+  const oldProxy = [...spec.containers, ...(spec.initContainers ?? [])].find(c => c.name === proxyName)
+  const env = (name: string): string => oldProxy?.env?.find(e => e.name === name)?.value ?? ''
+  const restore = status.restore
+  const drop = <T extends { name: string }>(names: string[] | null, list: T[]): T[] => list.filter(item => !(names ?? []).includes(item.name))
+
+  let containers = drop(status.containers, spec.containers)
+  let initContainers = drop(status.initContainers, spec.initContainers ?? [])
+  const volumes = drop(status.volumes, spec.volumes ?? [])
+  if (restore?.probes !== undefined) {
+    containers = containers.map(c => restoreProbes(c, restore.probes ?? {}))
+    initContainers = initContainers.map(c => restoreProbes(c, restore.probes ?? {}))
+  }
+  const lists = { containers, initContainers }
+  if (restore?.overrides !== undefined) putBackOverrides(pod, restore.overrides, lists)
+
+  const out: Pod = {
+    ...pod,
+    metadata: {
+      ...pod.metadata,
+      ...restoreMap('labels', pod.metadata?.labels, restore?.labels),
+      ...restoreMap('annotations', pod.metadata?.annotations, { ...restore?.annotations, [annotations.status]: null })
+    },
+    spec: { ...spec, containers: lists.containers }
+  }
+  const meta = out.metadata as NonNullable<Pod['metadata']>
+  if (meta.labels === undefined) delete meta.labels
+  if (meta.annotations === undefined) delete meta.annotations
+  const outSpec = out.spec as NonNullable<Pod['spec']>
+  if (lists.initContainers.length > 0 || (spec.initContainers !== undefined && restore === undefined)) outSpec.initContainers = lists.initContainers
+  else delete outSpec.initContainers
+  if (volumes.length > 0 || (spec.volumes !== undefined && restore === undefined)) outSpec.volumes = volumes
+  else delete outSpec.volumes
+  const exact = restore !== undefined
+  return { pod: out, exact, carried: exact ? none : { probers: env('ISTIO_KUBE_APP_PROBERS'), scrape: env('ISTIO_PROMETHEUS_ANNOTATIONS') } }
+}
+
+/** Puts previous values back; a key recorded as null was absent, and a map left empty was absent. */
+function restoreMap (
+  field: 'labels' | 'annotations', current: Record<string, string> | undefined, previous: Record<string, string | null> | undefined
+): Partial<Record<'labels' | 'annotations', Record<string, string>>> {
+  if (current === undefined) return {}
+  const out: Record<string, string> = { ...current }
+  for (const [key, value] of Object.entries(previous ?? {})) {
+    if (value === null) delete out[key]
+    else out[key] = value
+  }
+  // Everything we add to a map is recorded, so an empty map after restoring was an absent map.
+  return Object.keys(out).length > 0 ? { [field]: out } : { [field]: undefined }
+}
+
+function restoreProbes (container: V1Container, probes: Record<string, Record<string, Handler>>): V1Container {
+  const originals = probes[container.name]
+  if (originals === undefined) return container
+  const out: Record<string, unknown> = { ...container }
+  for (const [kind, handler] of Object.entries(originals)) {
+    if (kind === 'preStop' || kind === 'postStart') out.lifecycle = { ...(out.lifecycle as object), [kind]: handler }
+    else out[kind] = handler
+  }
+  return out as unknown as V1Container
+}
+
+/** The user's istio-proxy / istio-init, as recorded in proxy.istio.io/overrides, back where they stood. */
+function putBackOverrides (pod: Pod, places: NonNullable<Restore['overrides']>, lists: { containers: V1Container[], initContainers: V1Container[] }): void {
+  const text = pod.metadata?.annotations?.[annotations.overrides]
+  if (text === undefined) return
+  const recorded = JSON.parse(text) as { containers?: V1Container[], initContainers?: V1Container[] }
+  const queue = { containers: [...(recorded.containers ?? [])], initContainers: [...(recorded.initContainers ?? [])] }
+  for (const { list, index } of places) {
+    const item = queue[list].shift()
+    if (item !== undefined) lists[list] = [...lists[list].slice(0, index), item, ...lists[list].slice(index)]
+  }
+}
