@@ -1,0 +1,281 @@
+// The capture rules for real: two network namespaces made by this test (a "pod" and a "peer" joined by
+// a veth pair, addresses from the TEST-NET ranges 192.0.2.0/24 and 198.51.100.0/24 that exist only
+// inside them), `sidecar-injector capture` run inside the pod namespace with the real iptables-restore,
+// and real TCP connections. Every listener answers with its own name, so each check reads which
+// listener a connection reached. Needs root and iproute2; skips only where a namespace cannot be made.
+import t from 'tap'
+import { execFile, spawn, spawnSync } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { parseCaptureOptions } from '../../src/capture/options.js'
+import { planRestore } from '../../src/capture/reconcile.js'
+import { buildRuleset, familiesFor } from '../../src/capture/rules.js'
+import { goldenCases, sidecarArgs } from './golden-cases.js'
+
+const repo = fileURLToPath(new URL('../../', import.meta.url))
+const id = `${process.pid % 100000}`
+const pod = `sicap-pod-${id}`
+const peer = `sicap-peer-${id}`
+const scratch = `sicap-scratch-${id}`
+const podIp = '192.0.2.2'
+const peerIp = '192.0.2.1'
+/** A second network behind the peer, to exclude with -x. */
+const peerFarIp = '198.51.100.1'
+const stepTimeoutMs = 20_000
+
+interface Run { code: number, stdout: string, stderr: string }
+
+function run (command: string, args: readonly string[], timeout = stepTimeoutMs): Promise<Run> {
+  return new Promise(resolve => {
+    execFile(command, args, { cwd: repo, timeout, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
+      const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 1
+      resolve({ code, stdout, stderr: err !== null && typeof err.code !== 'number' ? `${stderr}${err.message}` : stderr })
+    })
+  })
+}
+
+async function must (command: string, ...args: string[]): Promise<string> {
+  const r = await run(command, args)
+  if (r.code !== 0) throw new Error(`${command} ${args.join(' ')} exited ${r.code}: ${r.stderr}`)
+  return r.stdout
+}
+
+/** Why the test cannot run here, or undefined. Only a namespace that cannot be made is a reason. */
+function cannotRun (): string | undefined {
+  if (process.platform !== 'linux') return 'network namespaces need Linux'
+  if (process.getuid?.() !== 0) return 'network namespaces need root (run as root, as CI does)'
+  const probe = spawnSync('ip', ['netns', 'add', `sicap-probe-${id}`], { encoding: 'utf8', timeout: 10_000 })
+  if (probe.error !== undefined) return `ip (iproute2) is not installed: ${probe.error.message}`
+  if (probe.status !== 0) return `cannot create a network namespace: ${probe.stderr.trim()}`
+  spawnSync('ip', ['netns', 'del', `sicap-probe-${id}`], { timeout: 10_000 })
+  return undefined
+}
+
+// A tiny peer program, run with `node -e` inside a namespace (no file to read, so it also runs as uid 1337):
+//   serve name@host:port ...   answer each connection with the listener's name; prints "ready"
+//   connect host port          print the first line answered, or error:CODE / timeout
+const peerProgram = `
+const net = require('node:net')
+const [mode, ...rest] = process.argv.slice(1)
+if (mode === 'serve') {
+  let pending = rest.length
+  for (const spec of rest) {
+    const [name, address] = spec.split('@')
+    const i = address.lastIndexOf(':')
+    const server = net.createServer(socket => { socket.on('error', () => {}); socket.end(name + '\\n') })
+    server.on('error', err => { console.log('listen-error ' + spec + ' ' + err.code); process.exit(1) })
+    server.listen({ host: address.slice(0, i), port: Number(address.slice(i + 1)) }, () => { if (--pending === 0) console.log('ready') })
+  }
+  setTimeout(() => process.exit(0), 300000).unref()
+  process.on('SIGTERM', () => process.exit(0))
+} else {
+  const [host, port] = rest
+  let data = ''
+  const socket = net.connect({ host, port: Number(port) })
+  const timer = setTimeout(() => { console.log('timeout'); process.exit(0) }, 3000)
+  socket.setEncoding('utf8')
+  socket.on('data', chunk => { data += chunk })
+  socket.on('end', () => { clearTimeout(timer); console.log(data.split('\\n')[0]); process.exit(0) })
+  socket.on('error', err => { clearTimeout(timer); console.log('error:' + err.code); process.exit(0) })
+}
+`
+
+const servers: ChildProcess[] = []
+
+function serve (ns: string, listeners: readonly string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', peerProgram, 'serve', ...listeners], { stdio: ['ignore', 'pipe', 'inherit'] })
+    servers.push(child)
+    const timer = setTimeout(() => { reject(new Error(`listeners in ${ns} not ready in time`)) }, stepTimeoutMs)
+    let out = ''
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      out += chunk
+      if (out.includes('ready')) { clearTimeout(timer); resolve() }
+      if (out.includes('listen-error')) { clearTimeout(timer); reject(new Error(out)) }
+    })
+    child.on('exit', code => { clearTimeout(timer); reject(new Error(`listeners in ${ns} exited with ${code}: ${out}`)) })
+  })
+}
+
+/** Connects from inside `ns`, as root or as another uid, and returns the name of the listener reached. */
+async function reach (ns: string, host: string, port: number, uid?: number): Promise<string> {
+  const client = [process.execPath, '-e', peerProgram, 'connect', host, String(port)]
+  const asUser = uid === undefined ? [] : ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups']
+  const r = await run('ip', ['netns', 'exec', ns, ...asUser, ...client])
+  if (r.code !== 0) throw new Error(`client exited ${r.code}: ${r.stderr}`)
+  return r.stdout.trim()
+}
+
+/** `sidecar-injector capture` itself (src/cli.ts through tap's TypeScript loader), run inside the pod namespace. */
+async function capture (args: readonly string[], env: readonly string[] = []): Promise<Run & { ms: number }> {
+  const started = process.hrtime.bigint()
+  const withEnv = env.length === 0 ? [] : ['env', ...env]
+  const r = await run('ip', ['netns', 'exec', pod, ...withEnv, process.execPath, '--import=@tapjs/typescript/import', 'src/cli.ts', 'capture', ...args], 60_000)
+  return { ...r, ms: Number((process.hrtime.bigint() - started) / 1_000_000n) }
+}
+
+/** iptables-save without its comment lines (which carry timestamps). */
+async function rulesIn (ns: string, save = 'iptables-save'): Promise<string> {
+  const text = await must('ip', 'netns', 'exec', ns, save)
+  return text.split('\n').filter(line => !line.startsWith('#')).join('\n')
+}
+
+const count = (text: string, line: string): number => text.split('\n').filter(l => l === line).length
+
+// Two namespaces, 20-odd node processes and ~25 real connections: more than tap's 30 s default on a busy machine.
+t.setTimeout(180_000)
+
+const reason = cannotRun()
+if (reason !== undefined) {
+  t.comment(`netns capture test skipped: ${reason}`)
+  t.pass(`skipped: ${reason}`)
+} else {
+  t.teardown(async () => {
+    for (const child of servers) child.kill('SIGTERM')
+    for (const ns of [pod, peer, scratch]) await run('ip', ['netns', 'del', ns])
+  })
+
+  t.test('iptables is installed (CI installs it in .ci/run)', async t => {
+    const version = await run('iptables', ['--version'])
+    t.equal(version.code, 0, `iptables --version: ${version.stdout.trim()}${version.stderr.trim()}`)
+    t.comment(`backend: ${version.stdout.trim()}`)
+  })
+
+  t.test('two namespaces joined by a veth pair, listeners answering with their names', async t => {
+    await must('ip', 'netns', 'add', pod)
+    await must('ip', 'netns', 'add', peer)
+    await must('ip', 'link', 'add', `sicp${id}`, 'type', 'veth', 'peer', 'name', `sicq${id}`)
+    await must('ip', 'link', 'set', `sicp${id}`, 'netns', pod)
+    await must('ip', 'link', 'set', `sicq${id}`, 'netns', peer)
+    await must('ip', '-n', pod, 'link', 'set', `sicp${id}`, 'name', 'eth0')
+    await must('ip', '-n', peer, 'link', 'set', `sicq${id}`, 'name', 'eth0')
+    for (const ns of [pod, peer]) {
+      await must('ip', '-n', ns, 'link', 'set', 'lo', 'up')
+      await must('ip', '-n', ns, 'link', 'set', 'eth0', 'up')
+    }
+    await must('ip', '-n', pod, 'addr', 'add', `${podIp}/24`, 'dev', 'eth0')
+    await must('ip', '-n', pod, 'route', 'add', '198.51.100.0/24', 'via', peerIp)
+    await must('ip', '-n', peer, 'addr', 'add', `${peerIp}/24`, 'dev', 'eth0')
+    await must('ip', '-n', peer, 'addr', 'add', `${peerFarIp}/24`, 'dev', 'eth0')
+    // The pod: the proxy's two listeners, the app, and a port the injector excludes from inbound capture.
+    await serve(pod, ['outbound@0.0.0.0:15001', 'inbound@0.0.0.0:15006', 'pod-app@0.0.0.0:8080', 'pod-15021@0.0.0.0:15021'])
+    await serve(peer, [`peer@${peerIp}:8080`, `peer-far@${peerFarIp}:8080`, `peer-9999@${peerIp}:9999`])
+    t.equal(await reach(pod, peerIp, 8080), 'peer', 'before capture: pod → peer reaches the peer')
+    t.equal(await reach(pod, peerFarIp, 8080), 'peer-far', 'before capture: pod → the far network reaches it')
+    t.equal(await reach(peer, podIp, 8080), 'pod-app', 'before capture: peer → pod reaches the app')
+    t.equal(await rulesIn(pod), '', 'before capture: no rules in the pod namespace')
+  })
+
+  t.test('the injector\'s default args, applied by `sidecar-injector capture`', async t => {
+    const first = await capture([...sidecarArgs, '--log_output_level=default:info'])
+    t.equal(first.code, 0, first.stderr)
+    t.match(first.stdout, /IPv4: applied 18 rules with iptables-restore/)
+    t.equal(first.stderr, '', 'no warning: iptables-save lists the rules exactly as written')
+    t.comment(`apply: ${first.ms} ms (node start and TypeScript loader included)`)
+
+    t.equal(await reach(pod, peerIp, 8080), 'outbound', '(a) app → peer:8080 is redirected to the outbound listener 15001')
+    t.equal(await reach(pod, peerFarIp, 8080), 'outbound', '(a) app → 198.51.100.1:8080 as well (-i *)')
+    t.equal(await reach(pod, peerIp, 9999), 'outbound', '(a) app → peer:9999 as well')
+    t.equal(await reach(pod, peerIp, 8080, 1337), 'peer', '(b) the proxy uid 1337 → peer:8080 is not redirected')
+    t.equal(await reach(pod, peerFarIp, 8080, 1337), 'peer-far', '(b) the proxy uid 1337 → 198.51.100.1:8080 is not redirected')
+    t.equal(await reach(pod, peerIp, 8080, 1000), 'outbound', '(b) another non-root uid (1000) is redirected')
+    t.equal(await reach(peer, podIp, 8080), 'inbound', '(c) peer → pod:8080 arrives at the inbound listener 15006')
+    t.equal(await reach(peer, podIp, 9999), 'inbound', '(c) peer → pod:9999 (no listener there) arrives at 15006 too')
+    t.equal(await reach(peer, podIp, 15021), 'pod-15021', '(c) peer → pod:15021 (-d excluded) reaches its own listener')
+    t.equal(await reach(pod, '127.0.0.1', 8080), 'pod-app', '(e) app → 127.0.0.1:8080 is not captured')
+    t.equal(await reach(pod, '127.0.0.1', 8080, 1337), 'pod-app', '(e) proxy → 127.0.0.1:8080 is not captured')
+    t.equal(await reach(pod, podIp, 8080), 'pod-app', 'app → its own pod IP goes over lo and is not captured')
+    t.equal(await reach(pod, podIp, 8080, 1337), 'inbound', 'proxy → its own pod IP goes through the inbound listener')
+  })
+
+  t.test('a re-run changes nothing: the rules are not duplicated', async t => {
+    const before = await rulesIn(pod)
+    const again = await capture([...sidecarArgs, '--log_output_level=default:info'])
+    t.equal(again.code, 0, again.stderr)
+    t.match(again.stdout, /IPv4: the 18 rules are already in place; nothing to do/)
+    const after = await rulesIn(pod)
+    t.equal(after, before, 'iptables-save is identical after the re-run')
+    t.equal(count(after, '-A OUTPUT -j ISTIO_OUTPUT'), 1)
+    t.equal(count(after, '-A PREROUTING -p tcp -j ISTIO_INBOUND'), 1)
+    t.equal(after.split('\n').filter(l => l.startsWith('-A ')).length, 18, '18 rules in all')
+    t.comment(`no-op re-run: ${again.ms} ms`)
+  })
+
+  const excluding = [...sidecarArgs.slice(0, 10), '-x', '198.51.100.0/24', ...sidecarArgs.slice(12), '-o', '9999']
+
+  t.test('changed flags (-x, -o) replace the rules: excluded CIDRs and ports bypass capture', async t => {
+    const r = await capture(excluding)
+    t.equal(r.code, 0, r.stderr)
+    t.match(r.stdout, /IPv4: existing rules differ \(nat ISTIO_OUTPUT: .*\); replacing them/)
+    t.match(r.stdout, /IPv4: applied 21 rules/)
+    t.equal(await reach(pod, peerFarIp, 8080), 'peer-far', '(d) app → 198.51.100.1:8080 (-x 198.51.100.0/24) bypasses capture')
+    t.equal(await reach(pod, peerIp, 9999), 'peer-9999', '(d) app → peer:9999 (-o 9999) bypasses capture')
+    t.equal(await reach(pod, peerIp, 8080), 'outbound', '(a) app → peer:8080 is still redirected')
+    t.equal(await reach(peer, podIp, 8080), 'inbound', '(c) inbound capture unchanged')
+    const rules = await rulesIn(pod)
+    t.equal(count(rules, '-A OUTPUT -j ISTIO_OUTPUT'), 1, 'one OUTPUT jump')
+    t.equal(count(rules, '-A PREROUTING -p tcp -j ISTIO_INBOUND'), 1, 'one PREROUTING jump')
+    t.equal(count(rules, '-A ISTIO_OUTPUT -d 198.51.100.0/24 -j RETURN'), 1)
+    t.equal(count(rules, '-A ISTIO_OUTPUT -p tcp -m tcp --dport 9999 -j RETURN'), 1)
+    t.equal(rules.split('\n').filter(l => l.startsWith('-A ')).length, 21)
+    const again = await capture(excluding)
+    t.match(again.stdout, /IPv4: the 21 rules are already in place; nothing to do/)
+    t.equal(await rulesIn(pod), rules, 'and a re-run of these flags changes nothing')
+  })
+
+  t.test('iptables refusing a rule: exit 1 with its message, the live rules untouched', async t => {
+    const before = await rulesIn(pod)
+    // A group unknown in the pod passes our validation; iptables itself refuses the owner match.
+    const r = await capture(sidecarArgs, ['ISTIO_OUTBOUND_OWNER_GROUPS=sicap-no-such-group'])
+    t.equal(r.code, 1)
+    t.match(r.stderr, /^capture: iptables-refused: iptables-restore --noflush exited with \d+: .*sicap-no-such-group/m)
+    t.match(r.stderr, /--- input ---/)
+    t.equal(await rulesIn(pod), before, 'iptables-restore is all or nothing: the earlier rules are still there')
+  })
+
+  t.test('iptables missing from PATH: exit 1 naming the package', async t => {
+    const r = await capture(sidecarArgs, ['PATH=/nonexistent'])
+    t.equal(r.code, 1)
+    t.match(r.stderr, /^capture: iptables-missing: iptables-save not found on PATH; the init image needs the iptables package/)
+  })
+
+  t.test('dry-run inside the pod changes nothing', async t => {
+    const before = await rulesIn(pod)
+    const r = await capture([...sidecarArgs, '--dry-run'])
+    t.equal(r.code, 0, r.stderr)
+    t.match(r.stdout, /^# IPv4: iptables-restore --noflush\n\*nat\n/)
+    t.equal(await rulesIn(pod), before)
+  })
+
+  t.test('every golden ruleset is accepted by iptables and listed back exactly as written', async t => {
+    await must('ip', 'netns', 'add', scratch)
+    const clean = '*nat\nCOMMIT\n*mangle\nCOMMIT\n'
+    for (const c of goldenCases) {
+      const named = Object.values(c.env ?? {}).some(v => /[a-z]/i.test(v) && !/^127\./.test(v))
+      const parsed = parseCaptureOptions(c.args, c.env ?? {})
+      if (!parsed.ok) throw new Error(`${c.name}: ${parsed.problems[0]?.message}`)
+      for (const family of familiesFor(parsed.options, c.ipv6 === true)) {
+        const [save, restore] = family === 'ipv4' ? ['iptables-save', 'iptables-restore'] : ['ip6tables-save', 'ip6tables-restore']
+        const golden = readFileSync(fileURLToPath(new URL(`../fixtures/capture/${c.name}.rules`, import.meta.url)), 'utf8')
+        const section = golden.split(/^# .*\n/m).filter(s => s !== '')[family === 'ipv4' ? 0 : 1] ?? ''
+        await must('sh', '-c', `printf '%s' "$1" | ip netns exec ${scratch} ${restore}`, 'sh', clean)
+        const applied = await new Promise<Run>(resolve => {
+          const child = execFile('ip', ['netns', 'exec', scratch, restore, '--noflush'], { timeout: stepTimeoutMs }, (err, stdout, stderr) => {
+            resolve({ code: err === null ? 0 : 1, stdout, stderr })
+          })
+          child.stdin?.end(section)
+        })
+        if (named) {
+          // Group names are resolved to numbers by iptables (and must exist): listed back as gids, so a
+          // re-run of such a config re-applies instead of being a no-op. See the README.
+          t.comment(`${c.name} ${family}: uses group names, listed back as numbers; not compared`)
+          continue
+        }
+        t.equal(applied.code, 0, `${c.name} ${family}: ${restore} accepts it ${applied.stderr}`)
+        const plan = planRestore(buildRuleset(parsed.options, family), await rulesIn(scratch, save))
+        t.equal(plan.kind, 'in-sync', `${c.name} ${family}: ${save} lists exactly the rules written`)
+      }
+    }
+  })
+}
