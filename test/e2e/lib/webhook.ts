@@ -41,8 +41,9 @@ export async function generateWebhookCerts (dir: string): Promise<WebhookCerts> 
 export async function startWebhook (options: { certs: WebhookCerts, logFile: string, configFile?: string, port?: number }): Promise<LocalWebhook> {
   requireBuiltCli()
   const port = options.port ?? await freePort()
-  const args = [cliPath, 'serve', '--port', String(port),
-    '--tls-cert-file', options.certs.certFile, '--tls-private-key-file', options.certs.keyFile, '--log-level', 'debug']
+  // Loopback only; a short drain so that stopping it (the "webhook down" cases, teardown) is quick.
+  const args = [cliPath, 'serve', '--host', '127.0.0.1', '--port', String(port), '--drain-seconds', '1',
+    '--tls-cert-file', options.certs.certFile, '--tls-private-key-file', options.certs.keyFile, '--log-level', 'info']
   if (options.configFile !== undefined) args.push('--config', options.configFile)
   const child = startProcess('sidecar-injector serve', process.execPath, args, options.logFile)
   await waitFor('the webhook /readyz', async () => {
