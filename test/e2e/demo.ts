@@ -21,15 +21,25 @@ function describeVolume (v: V1Volume): string {
   return v.name
 }
 
+// The volumes that carry the proxy's identity and trust: the projected token, the CA root, the CRL
+// and the directory its workload certificate is written to.
+const certificateVolumes = new Set(['istio-token', 'istiod-ca-cert', 'istio-ca-crl', 'workload-certs'])
+
 function printPod (pod: V1Pod): void {
   const seen = describeInjection(pod)
   const injectedVolumes = new Set<string>((JSON.parse(seen.status ?? '{}') as { volumes?: string[] }).volumes ?? [])
-  out(`  ${pod.metadata?.name ?? '?'}  ${isInjected(pod) ? 'INJECTED' : 'not injected'}`)
-  out(`    containers:      ${seen.containers.join(', ')}`)
-  out(`    init containers: ${seen.initContainers.length === 0 ? '-' : seen.initContainers.join(', ')}`)
   const volumes = (pod.spec?.volumes ?? []).filter(v => injectedVolumes.has(v.name))
-  out(`    injected volumes: ${volumes.length === 0 ? '-' : ''}`)
-  for (const v of volumes) out(`      ${describeVolume(v)}`)
+  const certificates = volumes.filter(v => certificateVolumes.has(v.name))
+  const others = volumes.filter(v => !certificateVolumes.has(v.name))
+  out(`  ${pod.metadata?.name ?? '?'}  ${isInjected(pod) ? 'INJECTED' : 'not injected'}`)
+  out(`    containers:          ${seen.containers.join(', ')}`)
+  out(`    init containers:     ${seen.initContainers.length === 0 ? '-' : seen.initContainers.join(', ')}`)
+  if (certificates.length === 0) {
+    out('    certificate volumes: -')
+  } else {
+    certificates.forEach((v, i) => { out(`${i === 0 ? '    certificate volumes: ' : '                         '}${describeVolume(v)}`) })
+  }
+  if (others.length > 0) out(`    other volumes:       ${others.map(v => v.name).join(', ')}`)
 }
 
 async function main (): Promise<number> {
