@@ -8,7 +8,9 @@ type Loader = () => Promise<{ run: CliCommand }>
 
 // Commands are loaded lazily so that `capture` in the init container does not load fastify.
 const commands: Record<string, { summary: string, load: Loader }> = {
-  inject: { summary: 'inject the sidecar into Pod manifests (files, directories or stdin)', load: () => import('./cli/inject.js') },
+  inject: { summary: 'inject the sidecar into manifests (Pods and workload templates; files, directories or stdin)', load: () => import('./cli/inject.js') },
+  explain: { summary: 'say why each workload does (not) get a sidecar, and with which settings', load: () => import('./cli/explain.js') },
+  uninject: { summary: 'remove what was injected, restoring the manifests as they were', load: () => import('./cli/uninject.js') },
   serve: { summary: 'run the webhook: HTTPS AdmissionReview endpoint with probes, metrics, hot reload', load: () => import('./serve.js') },
   certs: { summary: 'write a CA and a serving certificate for the webhook Service (ca.crt, tls.crt, tls.key)', load: () => import('./cli/certs.js') },
   manifests: { summary: 'render the install manifests for a namespace, image and caBundle (pipe into kubectl apply -f -)', load: () => import('./cli/manifests.js') },

@@ -1,0 +1,286 @@
+// The webhook's HTTP(S) server: fastify routes for POST /inject, the probes and /metrics, plus the
+// two things a long-lived TLS server needs at run time: a certificate swap that keeps every TLS option,
+// and a graceful shutdown that moves kept-alive clients elsewhere before closing. buildServer never
+// listens; the caller (src/serve.ts, or a test) does.
+import type { Server } from 'node:http'
+import type { SecureVersion, Server as TlsServer } from 'node:tls'
+import { setTimeout as sleep } from 'node:timers/promises'
+import Fastify, { LogController } from 'fastify'
+import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyRequest } from 'fastify'
+import type { ClusterFacts, InjectorConfig, Pod } from '../core/types.js'
+import { parseReview } from '../admission/parse.js'
+import { podToInject, reviewAdmission } from '../admission/review.js'
+import type { AdmissionRequest } from '../admission/types.js'
+import type { CertificateInfo, KeyPair } from './certificate.js'
+import { checkKeyPair } from './certificate.js'
+import type { ErrorType, WebhookMetrics } from './metrics.js'
+
+/** Facts about the cluster for one pod (e.g. native sidecar support of its nodes); may be async. */
+export type FactsProvider = (pod: Pod) => ClusterFacts | Promise<ClusterFacts>
+
+export interface ServerTimeouts {
+  /**
+   * How long an idle kept-alive connection stays open. The API server's Go transport drops idle
+   * connections after 90 s (IdleConnTimeout); the server must outlast it, or a request the client
+   * sends on a connection the server is closing fails with EOF and is not retried.
+   */
+  keepAliveTimeoutMs: number
+  /** Time allowed to receive a request's headers; must be <= requestTimeoutMs (Node enforces it). */
+  headersTimeoutMs: number
+  /** Time allowed to receive a whole request. The API server gives up after at most 30 s anyway. */
+  requestTimeoutMs: number
+  /**
+   * How often Node checks the two timeouts above. Node's default (30 s) lets a stalled client hold
+   * a socket long after its deadline (perf-reliability.md §5.4, measured).
+   */
+  connectionsCheckingIntervalMs: number
+}
+
+export const defaultTimeouts: ServerTimeouts = {
+  keepAliveTimeoutMs: 120_000,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  connectionsCheckingIntervalMs: 1_000
+}
+
+/**
+ * Largest body accepted. A review carries object + oldObject (UPDATE), each up to the API server's
+ * 3 MiB request limit, plus under 1 MiB of the rest: controller-runtime's 7 MiB reasoning
+ * (istio: 6 MiB). fastify's default, 1 MiB, would turn a large pod into a 413 and a failed create.
+ */
+export const bodyLimitBytes = 7 * 1024 * 1024
+
+/** TLS options kept across certificate swaps (setSecureContext resets whatever it is not given). */
+export interface TlsOptions {
+  minVersion: SecureVersion
+  ciphers?: string
+}
+
+export interface BuildServerOptions {
+  logger: FastifyBaseLogger
+  /** Read on every request, so that a reloaded config applies to the next one. */
+  config: () => InjectorConfig
+  metrics: WebhookMetrics
+  facts?: FactsProvider
+  /** The first key pair and the TLS options; null serves plain HTTP (for app.inject() tests only). */
+  tls: (KeyPair & Partial<TlsOptions>) | null
+  timeouts?: Partial<ServerTimeouts>
+  bodyLimitBytes?: number
+  /** Extra readiness condition (e.g. "config loaded"); the server adds "not draining". */
+  isReady?: () => boolean
+}
+
+export interface ShutdownOptions {
+  /** How long to keep answering (with Connection: close) after readiness went false. */
+  drainMs: number
+  /** How often idle kept-alive connections are closed during the drain. */
+  closeIdleEveryMs?: number
+  /** After the drain, how long in-flight requests may take before their sockets are destroyed. */
+  closeTimeoutMs?: number
+}
+
+export interface WebhookServer {
+  app: FastifyInstance
+  /** Validates and installs a new key pair for new connections; throws (keeping the old one) if invalid. */
+  setCertificate: (pair: KeyPair) => CertificateInfo
+  /** The certificate currently served (undefined for plain HTTP). */
+  certificate: () => CertificateInfo | undefined
+  isDraining: () => boolean
+  /** Readiness false, then serve for drainMs with Connection: close, then close once in-flight requests end. */
+  shutdown: (options: ShutdownOptions) => Promise<void>
+}
+
+export function buildServer (options: BuildServerOptions): WebhookServer {
+  const timeouts = { ...defaultTimeouts, ...options.timeouts }
+  const { metrics, logger } = options
+  const factsFor: FactsProvider = options.facts ?? (() => ({}))
+  const isReady = options.isReady ?? (() => true)
+
+  const tlsOptions: TlsOptions = { minVersion: options.tls?.minVersion ?? 'TLSv1.2' }
+  if (options.tls?.ciphers !== undefined) tlsOptions.ciphers = options.tls.ciphers
+  let current: CertificateInfo | undefined
+  if (options.tls !== null) {
+    const checked = checkKeyPair(options.tls)
+    if (!checked.ok) throw new Error(`cannot serve TLS: ${checked.problem}`)
+    current = checked.info
+    metrics.certificateExpiry.set(current.notAfter.getTime() / 1000)
+  }
+
+  const nodeServerOptions = {
+    headersTimeout: timeouts.headersTimeoutMs,
+    requestTimeout: timeouts.requestTimeoutMs,
+    connectionsCheckingInterval: timeouts.connectionsCheckingIntervalMs
+  }
+  const app = Fastify({
+    loggerInstance: logger,
+    // One line per admission is written by the handler; fastify's two lines per request would add
+    // noise (and the probes would flood the log).
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: options.bodyLimitBytes ?? bodyLimitBytes,
+    keepAliveTimeout: timeouts.keepAliveTimeoutMs,
+    requestTimeout: timeouts.requestTimeoutMs,
+    // Idle keep-alive sockets are destroyed by close(); in-flight requests finish first.
+    forceCloseConnections: 'idle',
+    ...(options.tls === null
+      ? { http: nodeServerOptions }
+      : {
+          https: {
+            ...nodeServerOptions,
+            ...tlsOptions,
+            key: options.tls.key,
+            cert: options.tls.cert,
+            // The API server speaks HTTP/1.1 to service webhooks (perf-reliability.md §1.1); no h2.
+            ALPNProtocols: ['http/1.1']
+          }
+        })
+  }) as unknown as FastifyInstance
+
+  // Only JSON is parsed: fastify's default text/plain parser would hand a string to the handler.
+  app.removeContentTypeParser('text/plain')
+
+  let draining = false
+  app.addHook('onRequest', async (_request, reply) => {
+    // While draining every answer closes its connection, so that the client reconnects, and reaches
+    // a pod that is not going away (perf-reliability.md §5.3).
+    if (draining) reply.header('connection', 'close')
+  })
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500
+    if (status === 500) {
+      request.log.error({ err: error, ...requestIds(request) }, 'internal error answering an admission review')
+      return reply.code(500).send({ statusCode: 500, reason: 'internal-error', message: 'internal error; see the webhook log' })
+    }
+    const reason = fastifyReasons[error.code] ?? error.code
+    request.log.warn({ statusCode: status, reason }, 'refused a request: %s', error.message)
+    return reply.code(status).send({ statusCode: status, reason, message: error.message })
+  })
+
+  app.addHook('onResponse', async (request, reply) => {
+    if (request.routeOptions.url !== '/inject') return
+    metrics.requests.inc({ code: String(reply.statusCode) })
+    if (reply.statusCode >= 400) metrics.errors.inc({ type: errorType(reply.statusCode) })
+  })
+
+  app.post('/inject', async (request, reply) => {
+    const parsed = parseReview(request.body)
+    if (!parsed.ok) {
+      request.log.warn({ statusCode: 400, reason: parsed.reason }, 'refused a malformed AdmissionReview: %s', parsed.message)
+      return await reply.code(400).send({ statusCode: 400, reason: parsed.reason, message: parsed.message })
+    }
+    const review = parsed.review
+    const pod = podToInject(review.request)
+    const facts = pod === undefined ? {} : await factsFor(pod)
+    const verdict = reviewAdmission(review, options.config(), facts)
+    const durationMs = reply.elapsedTime
+    metrics.duration.observe({ decision: verdict.decision }, durationMs / 1000)
+    switch (verdict.decision) {
+      case 'patched': metrics.injections.inc(); break
+      case 'rejected': metrics.rejections.inc(); break
+      case 'allowed': metrics.skips.inc({ reason: verdict.reason }); break
+    }
+    // Identifiers only: the pod body can hold secrets (env values) and is never logged at info.
+    request.log.info({
+      ...admissionIds(review.request),
+      decision: verdict.decision,
+      reason: verdict.reason,
+      patchBytes: verdict.patchBytes,
+      durationMs: Math.round(durationMs * 1000) / 1000
+    }, 'admission')
+    return verdict.review
+  })
+
+  const quiet = { logLevel: 'warn' as const }
+  app.get('/healthz', quiet, async () => 'ok\n')
+  app.get('/readyz', quiet, async (_request, reply) => {
+    if (draining) return await reply.code(503).send('not ready: shutting down\n')
+    if (!isReady()) return await reply.code(503).send('not ready: not loaded yet\n')
+    return 'ready\n'
+  })
+  app.get('/metrics', quiet, async (_request, reply) => {
+    const text = await metrics.registry.metrics()
+    return await reply.type(metrics.registry.contentType).send(text)
+  })
+
+  function setCertificate (pair: KeyPair): CertificateInfo {
+    if (options.tls === null) throw new Error('the server was built without TLS')
+    const checked = checkKeyPair(pair)
+    if (!checked.ok) {
+      metrics.certificateReloads.inc({ result: 'failure' })
+      throw new Error(`refused the new certificate: ${checked.problem}`)
+    }
+    // The full option set: setSecureContext rebuilds the context only from what it is given and
+    // would silently drop minVersion/ciphers (perf-reliability.md §5.2, measured).
+    // https://nodejs.org/api/tls.html#serversetsecurecontextoptions
+    ;(app.server as unknown as TlsServer).setSecureContext({ ...tlsOptions, key: pair.key, cert: pair.cert })
+    current = checked.info
+    metrics.certificateExpiry.set(current.notAfter.getTime() / 1000)
+    metrics.certificateReloads.inc({ result: 'success' })
+    return current
+  }
+
+  async function shutdown (shutdownOptions: ShutdownOptions): Promise<void> {
+    if (draining) return
+    draining = true
+    metrics.draining.set(1)
+    const server = app.server as Server
+    logger.info({ drainMs: shutdownOptions.drainMs }, 'draining: readiness is false, answers close their connections')
+    const closeIdle = setInterval(() => { server.closeIdleConnections() }, shutdownOptions.closeIdleEveryMs ?? 1000)
+    await sleep(shutdownOptions.drainMs)
+    clearInterval(closeIdle)
+    const closeTimeoutMs = shutdownOptions.closeTimeoutMs ?? 10_000
+    const deadline = setTimeout(() => {
+      logger.warn({ closeTimeoutMs }, 'in-flight requests outlived the close deadline; destroying their connections')
+      server.closeAllConnections()
+    }, closeTimeoutMs)
+    try {
+      await app.close()
+    } finally {
+      clearTimeout(deadline)
+    }
+    logger.info('closed')
+  }
+
+  return { app, setCertificate, certificate: () => current, isDraining: () => draining, shutdown }
+}
+
+const fastifyReasons: Record<string, string> = {
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'empty-body',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'invalid-json',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'body-too-large',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported-media-type',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'invalid-content-length'
+}
+
+function errorType (status: number): ErrorType {
+  if (status === 413) return 'payload-too-large'
+  if (status === 415) return 'unsupported-media-type'
+  return status >= 500 ? 'internal' : 'bad-request'
+}
+
+function requestIds (request: FastifyRequest): Record<string, unknown> {
+  const body = request.body as { request?: AdmissionRequest } | undefined
+  return typeof body?.request?.uid === 'string' ? { uid: body.request.uid } : {}
+}
+
+function admissionIds (request: AdmissionRequest): Record<string, unknown> {
+  const metadata = (request.object?.metadata ?? {}) as {
+    name?: unknown
+    generateName?: unknown
+    ownerReferences?: Array<{ kind?: unknown, name?: unknown, controller?: unknown }>
+  }
+  const owner = Array.isArray(metadata.ownerReferences)
+    ? metadata.ownerReferences.find(ref => ref.controller === true) ?? metadata.ownerReferences[0]
+    : undefined
+  const ids: Record<string, unknown> = {
+    uid: request.uid,
+    namespace: request.namespace,
+    name: typeof metadata.name === 'string' && metadata.name !== '' ? metadata.name : request.name,
+    operation: request.operation
+  }
+  if (typeof metadata.generateName === 'string' && (ids.name === undefined || ids.name === '')) ids.generateName = metadata.generateName
+  if (owner !== undefined && typeof owner.kind === 'string' && typeof owner.name === 'string') ids.owner = `${owner.kind}/${owner.name}`
+  if (request.resource !== undefined) ids.resource = request.resource.resource
+  if (request.dryRun === true) ids.dryRun = true
+  return ids
+}

@@ -1,0 +1,199 @@
+// The composition root in-process: flags and environment, files in Secret/ConfigMap-style volumes,
+// certificate and config hot reload through the real watcher on a real TLS socket.
+import t from 'tap'
+import { X509Certificate } from 'node:crypto'
+import { request as httpsRequest } from 'node:https'
+import { connect } from 'node:tls'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { Registry } from 'prom-client'
+import { UsageError } from '../src/cli/io.js'
+import { parseServeSettings, startServer } from '../src/serve.js'
+import type { CertificateSource, ServeSettings } from '../src/serve.js'
+import type { KeyPair } from '../src/http/certificate.js'
+import { createTestCa, issueTestServing } from './helpers/certificates.js'
+import { runLoad } from './helpers/load.js'
+import { createVolume } from './helpers/volume.js'
+import { captureLogs, reviewFor, samplePod } from './helpers/webhook.js'
+
+const servername = 'sidecar-injector.sidecar-injector.svc'
+const ca = await createTestCa()
+const first = await issueTestServing(ca)
+const second = await issueTestServing(ca)
+const fingerprint = (pair: KeyPair): string => new X509Certificate(pair.cert).fingerprint256
+
+async function servedFingerprint (port: number): Promise<string> {
+  return await new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port, ca: ca.cert, servername }, () => {
+      resolve(socket.getPeerCertificate().fingerprint256)
+      socket.end()
+    })
+    socket.on('error', reject)
+  })
+}
+
+async function postReview (port: number, body: string): Promise<{ status: number, json: any }> {
+  return await new Promise((resolve, reject) => {
+    const req = httpsRequest({ host: '127.0.0.1', port, method: 'POST', path: '/inject', ca: ca.cert, servername, agent: false, headers: { 'content-type': 'application/json' } }, res => {
+      let text = ''
+      res.setEncoding('utf8')
+      res.on('data', (chunk: string) => { text += chunk })
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(text) }))
+    })
+    req.on('error', reject)
+    req.end(body)
+  })
+}
+
+async function waitFor (check: () => boolean | Promise<boolean>, ms: number): Promise<boolean> {
+  const end = Date.now() + ms
+  while (Date.now() < end) {
+    if (await check()) return true
+    await sleep(25)
+  }
+  return await check()
+}
+
+t.test('flags win over INJECTOR_* variables, which win over defaults', async t => {
+  t.same(parseServeSettings([], {}), { port: 9443, host: '0.0.0.0', tlsMinVersion: 'TLSv1.2', logLevel: 'info', drainSeconds: 10 })
+  const env = {
+    INJECTOR_PORT: '8443',
+    INJECTOR_TLS_CERT_FILE: '/env/tls.crt',
+    INJECTOR_TLS_PRIVATE_KEY_FILE: '/env/tls.key',
+    INJECTOR_CONFIG: '/env/config.yaml',
+    INJECTOR_LOG_LEVEL: 'debug',
+    INJECTOR_DRAIN_SECONDS: '3',
+    INJECTOR_TLS_MIN_VERSION: 'TLSv1.3',
+    INJECTOR_HOST: '127.0.0.1'
+  }
+  t.same(parseServeSettings([], env), {
+    port: 8443,
+    host: '127.0.0.1',
+    tlsMinVersion: 'TLSv1.3',
+    logLevel: 'debug',
+    drainSeconds: 3,
+    tlsCertFile: '/env/tls.crt',
+    tlsPrivateKeyFile: '/env/tls.key',
+    configFile: '/env/config.yaml'
+  })
+  t.same(parseServeSettings(['--port', '10250', '--tls-cert-file', '/flag/tls.crt', '--tls-private-key-file=/flag/tls.key', '--config', '/flag/c.yaml',
+    '--log-level', 'warn', '--drain-seconds', '0.5', '--tls-min-version', 'TLSv1.2', '--host', '::'], env), {
+    port: 10250,
+    host: '::',
+    tlsMinVersion: 'TLSv1.2',
+    logLevel: 'warn',
+    drainSeconds: 0.5,
+    tlsCertFile: '/flag/tls.crt',
+    tlsPrivateKeyFile: '/flag/tls.key',
+    configFile: '/flag/c.yaml'
+  })
+  t.equal(parseServeSettings(['--help'], {}), 'help')
+  for (const [args, message] of [
+    [['--port', 'https'], /--port/],
+    [['--port', '70000'], /--port/],
+    [['--drain-seconds', '-1'], /--drain-seconds/],
+    [['--log-level', 'loud'], /--log-level/],
+    [['--tls-min-version', 'TLSv1.1'], /--tls-min-version/],
+    [['--bogus'], /bogus/],
+    [['positional'], /positional/]
+  ] as Array<[string[], RegExp]>) {
+    t.throws(() => parseServeSettings(args, {}), message, args.join(' '))
+    t.throws(() => parseServeSettings(args, {}), UsageError)
+  }
+  t.throws(() => parseServeSettings([], { INJECTOR_PORT: 'x' }), /--port/, 'a bad variable is reported too')
+})
+
+function settingsFor (files: { cert: string, key: string, config?: string }): ServeSettings {
+  const settings: ServeSettings = { port: 0, host: '127.0.0.1', tlsMinVersion: 'TLSv1.2', logLevel: 'info', drainSeconds: 0.2, tlsCertFile: files.cert, tlsPrivateKeyFile: files.key }
+  if (files.config !== undefined) settings.configFile = files.config
+  return settings
+}
+
+t.test('refuses to start without TLS files or with an invalid config, naming every problem', async t => {
+  const { logger } = captureLogs()
+  await t.rejects(startServer({ port: 0, host: '127.0.0.1', tlsMinVersion: 'TLSv1.2', logLevel: 'info', drainSeconds: 0 }, { logger }), UsageError)
+  const volume = await createVolume({ 'tls.crt': first.cert, 'tls.key': first.key, config: 'policy: sometimes\nports:\n  inbound: 0\n' })
+  t.teardown(volume.remove)
+  await t.rejects(startServer(settingsFor({ cert: volume.path('tls.crt'), key: volume.path('tls.key'), config: volume.path('config') }), { logger }),
+    /policy.*ports\.inbound|ports\.inbound.*policy/s)
+  const mismatched = await createVolume({ 'tls.crt': first.cert, 'tls.key': second.key })
+  t.teardown(mismatched.remove)
+  await t.rejects(startServer(settingsFor({ cert: mismatched.path('tls.crt'), key: mismatched.path('tls.key') }), { logger }), /does not match/)
+})
+
+t.test('certificate hot reload from a Secret volume under load: no failed request, new connections get the new certificate', async t => {
+  const volume = await createVolume({ 'tls.crt': first.cert, 'tls.key': first.key })
+  t.teardown(volume.remove)
+  const { logger, lines } = captureLogs()
+  const running = await startServer(settingsFor({ cert: volume.path('tls.crt'), key: volume.path('tls.key') }), {
+    logger, registry: new Registry(), watch: { debounceMs: 50, pollMs: 0 }
+  })
+  t.teardown(running.shutdown)
+  t.equal(await servedFingerprint(running.port), fingerprint(first))
+  const body = JSON.stringify(reviewFor(samplePod(), { uid: 'reload' }))
+  const load = runLoad({ port: running.port, ca: ca.cert, body, uid: 'reload', durationMs: 2000, concurrency: 3, freshConnectionWorkers: 2 })
+  await sleep(500)
+  await volume.update({ 'tls.crt': second.cert, 'tls.key': second.key })
+  t.ok(await waitFor(async () => await servedFingerprint(running.port) === fingerprint(second), 1000), 'new connections get the new certificate')
+  const result = await load
+  t.equal(result.failed, 0, `no failed request (${result.errors.slice(0, 3).join('; ')})`)
+  t.ok(result.ok > 50, `${result.ok} requests answered`)
+  t.ok(result.handshakes.some(h => h.fingerprint256 === fingerprint(second)), 'the load itself reconnected to the new certificate')
+  t.match(lines().find(l => l.msg === 'serving certificate reloaded'), { subjectAltName: /sidecar-injector\.sidecar-injector\.svc/ })
+  t.match(await running.metrics.registry.metrics(), /sidecar_injector_certificate_reloads_total\{result="success"\} 1/)
+
+  // A half-written pair (key of another certificate) is refused; the served certificate stays.
+  await volume.update({ 'tls.crt': first.cert, 'tls.key': second.key })
+  t.ok(await waitFor(() => lines().some(l => l.msg === 'kept the current serving certificate: refused the new certificate: the private key does not match the certificate'), 1000), 'a mismatched pair is refused with a log line')
+  t.equal(await servedFingerprint(running.port), fingerprint(second))
+})
+
+t.test('config hot reload from a ConfigMap volume: the next request uses it; an invalid one is refused and the old one keeps serving', async t => {
+  const volume = await createVolume({ 'tls.crt': first.cert, 'tls.key': first.key, config: 'policy: enabled\n' })
+  t.teardown(volume.remove)
+  const { logger, lines } = captureLogs()
+  const running = await startServer(settingsFor({ cert: volume.path('tls.crt'), key: volume.path('tls.key'), config: volume.path('config') }), {
+    logger, watch: { debounceMs: 50, pollMs: 0 }
+  })
+  t.teardown(running.shutdown)
+  const body = JSON.stringify(reviewFor(samplePod()))
+  t.equal((await postReview(running.port, body)).json.response.patchType, 'JSONPatch', 'policy enabled: injected')
+
+  await volume.update({ 'tls.crt': first.cert, 'tls.key': first.key, config: 'policy: disabled\n' })
+  t.ok(await waitFor(() => running.config().policy === 'disabled', 2000), 'the new config was loaded')
+  t.same((await postReview(running.port, body)).json.response, { uid: '705ab4f5-6393-11e8-b7cc-42010a800002', allowed: true }, 'policy disabled: skipped')
+
+  await volume.update({ 'tls.crt': first.cert, 'tls.key': first.key, config: 'policy: enabled\nproxyUID: -5\nimages:\n  proxy: ""\nnoSuchField: 1\n' })
+  t.ok(await waitFor(() => lines().some(l => l.msg?.toString().startsWith('refused the new config') === true), 2000), 'the invalid config was refused')
+  const refusal = lines().find(l => l.msg?.toString().startsWith('refused the new config') === true)
+  t.equal(refusal?.level, 50)
+  for (const path of ['proxyUID', 'images.proxy', 'noSuchField']) {
+    t.match(refusal?.msg, path, `the log line names ${path}`)
+  }
+  t.equal(running.config().policy, 'disabled', 'the previous config keeps serving')
+  t.same((await postReview(running.port, body)).json.response, { uid: '705ab4f5-6393-11e8-b7cc-42010a800002', allowed: true })
+  const metricsText = await running.metrics.registry.metrics()
+  t.match(metricsText, /sidecar_injector_config_reloads_total\{result="success"\} 1/)
+  t.match(metricsText, /sidecar_injector_config_reloads_total\{result="failure"\} 1/)
+  t.ok(await waitFor(() => lines().some(l => l.msg === 'config reloaded'), 10), 'a good reload is logged')
+})
+
+t.test('a certificate source can be plugged in (self-managed TLS): its updates are served', async t => {
+  let push: ((pair: KeyPair) => void) | undefined
+  let stopped = false
+  const source: CertificateSource = {
+    load: async () => first,
+    watch: update => { push = update; return () => { stopped = true } }
+  }
+  const { logger } = captureLogs()
+  const running = await startServer({ port: 0, host: '127.0.0.1', tlsMinVersion: 'TLSv1.3', logLevel: 'info', drainSeconds: 0 }, {
+    logger, certificates: source, facts: () => ({ nativeSidecarsSupported: true })
+  })
+  t.equal(await servedFingerprint(running.port), fingerprint(first))
+  push?.(second)
+  t.equal(await servedFingerprint(running.port), fingerprint(second))
+  const answer = await postReview(running.port, JSON.stringify(reviewFor(samplePod())))
+  const ops = JSON.parse(Buffer.from(answer.json.response.patch, 'base64').toString()) as Array<{ path: string, value?: any }>
+  t.ok(ops.some(op => JSON.stringify(op.value ?? null).includes('"restartPolicy":"Always"')), 'the facts provider reached the core (native sidecar)')
+  await running.shutdown()
+  t.equal(stopped, true, 'shutdown stops the source')
+})
