@@ -24,7 +24,7 @@ update () {
   local k8s=${1:?usage: --update 1.34.N} work upmod goline godebug staging
   k8s=${k8s#v}
   work=$(mktemp -d); trap 'rm -rf "$work"' RETURN
-  upmod=$(cd "$work" && go mod init e2e.local/probe >/dev/null 2>&1 && GOFLAGS= go mod download -json "k8s.io/kubernetes@v$k8s" \
+  upmod=$(cd "$work" && go mod init e2e.local/probe >/dev/null 2>&1 && GOFLAGS='' go mod download -json "k8s.io/kubernetes@v$k8s" \
     | node -e 'let s="";process.stdin.on("data",d=>{s+=d}).on("end",()=>console.log(JSON.parse(s).GoMod))')
   goline=$(awk '$1=="go" {print $2; exit}' "$upmod")
   [ "$(printf '%s\n' 1.24 "$goline" | sort -V | head -1)" = 1.24 ] || goline=1.24.0   # `tool` needs >= 1.24
@@ -42,7 +42,7 @@ update () {
     echo ")"
   } > "$MOD_DIR/go.mod"
   rm -f "$MOD_DIR/go.sum"
-  (cd "$MOD_DIR" && GOFLAGS= go mod tidy)
+  (cd "$MOD_DIR" && GOFLAGS='' go mod tidy)
   echo "go.mod and go.sum updated for k8s v$k8s in $MOD_DIR" >&2
 }
 
