@@ -34,13 +34,16 @@ export interface ServerTimeouts {
    * a socket long after its deadline (perf-reliability.md §5.4, measured).
    */
   connectionsCheckingIntervalMs: number
+  /** Time allowed for a TLS handshake (Node's default is 120 s; the API server's client gives up at 10 s). */
+  handshakeTimeoutMs: number
 }
 
 export const defaultTimeouts: ServerTimeouts = {
   keepAliveTimeoutMs: 120_000,
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
-  connectionsCheckingIntervalMs: 1_000
+  connectionsCheckingIntervalMs: 1_000,
+  handshakeTimeoutMs: 10_000
 }
 
 /**
@@ -127,6 +130,7 @@ export function buildServer (options: BuildServerOptions): WebhookServer {
           https: {
             ...nodeServerOptions,
             ...tlsOptions,
+            handshakeTimeout: timeouts.handshakeTimeoutMs,
             key: options.tls.key,
             cert: options.tls.cert,
             // The API server speaks HTTP/1.1 to service webhooks (perf-reliability.md §1.1); no h2.

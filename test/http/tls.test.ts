@@ -4,6 +4,7 @@ import t from 'tap'
 import type { Test } from 'tap'
 import { request as httpsRequest, Agent } from 'node:https'
 import { connect } from 'node:tls'
+import { createConnection } from 'node:net'
 import type { ConnectionOptions, SecureVersion, TLSSocket } from 'node:tls'
 import { X509Certificate } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -163,6 +164,22 @@ t.test('a stalled client is cut by the timeouts', async t => {
   const head = await stall(port, 'POST /inject HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Ty')
   t.match(head.answer, /^HTTP\/1\.1 408 /, 'stalled headers get 408')
   t.ok(head.ms >= 900 && head.ms < 2500, `cut at the headers timeout (${head.ms} ms)`)
+})
+
+t.test('a client that connects and sends nothing is cut too', async t => {
+  const { port } = await listen(t, { timeouts: { headersTimeoutMs: 1000, requestTimeoutMs: 2000, connectionsCheckingIntervalMs: 100, handshakeTimeoutMs: 1000 } })
+  const silentTls = await stall(port, '')
+  t.ok(silentTls.ms < 4000, `a TLS connection without a request is closed (${silentTls.ms} ms)`)
+
+  // No TLS handshake at all: a bare TCP connection that never sends its ClientHello.
+  const bare = await new Promise<number>((resolve, reject) => {
+    const started = Date.now()
+    const socket = createConnection({ host: '127.0.0.1', port })
+    socket.on('close', () => resolve(Date.now() - started))
+    socket.on('error', reject)
+    setTimeout(() => { socket.destroy(); resolve(Number.POSITIVE_INFINITY) }, 8000).unref()
+  })
+  t.ok(bare >= 900 && bare < 3000, `a connection that never handshakes is closed at the handshake timeout (${bare} ms)`)
 })
 
 t.test('graceful shutdown under load: readiness first, Connection: close, no failed request', async t => {
