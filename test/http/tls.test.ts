@@ -186,7 +186,7 @@ t.test('graceful shutdown under load: readiness first, Connection: close, no fai
   const { server, port, logs } = await listen(t)
   const load = runLoad({ port, ca: ca.cert, body, uid: 'tls-uid', durationMs: 1200, concurrency: 4 })
   await sleep(300)
-  const shutdown = server.shutdown({ drainMs: 1500, closeIdleEveryMs: 200 })
+  const shutdown = server.shutdown({ drainMs: 2000, closeIdleEveryMs: 200 })
   const agent = new Agent({ keepAlive: false })
   const readyz = await new Promise<number>((resolve, reject) => {
     httpsRequest({ host: '127.0.0.1', port, path: '/readyz', ca: ca.cert, servername, agent }, res => { res.resume(); resolve(res.statusCode ?? 0) })
