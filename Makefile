@@ -23,6 +23,12 @@ unit: node_modules ## Run the tap suite only
 
 test: lint typecheck unit ## Lint, type-check and run the tap suite
 
+examples: build ## Regenerate examples/bookinfo/injected/ with the inject CLI
+	for f in examples/bookinfo/*.yaml; do node dist/cli.js inject -f "$$f" > "examples/bookinfo/injected/$${f##*/}"; done
+
+golden: node_modules ## Regenerate the golden injected fixtures after a deliberate change (review the diff)
+	UPDATE_GOLDEN=1 npx tap test/core/inject.test.ts test/core/manifests.test.ts
+
 snap: node_modules ## Regenerate tap snapshots
 	npm run snap
 
@@ -41,7 +47,10 @@ demo: node_modules control-plane e2e-build ## Local API server + webhook: inject
 e2e-kind: ## The e2e suite on a kind cluster, webhook installed from manifests/ (needs Docker and kind)
 	scripts/e2e-kind.sh
 
-clean: ## Remove build output and test caches
-	rm -rf dist dist-e2e .tap
+bench: build ## Benchmarks (core, admission vs a baseline, cold start, profile) into bench/results/ (~6 min; BENCH_ARGS=--quick)
+	npm run bench -- $(BENCH_ARGS)
 
-.PHONY: help build lint typecheck unit test snap clean control-plane e2e-build e2e demo e2e-kind
+clean: ## Remove build output and test caches
+	rm -rf dist dist-e2e dist-bench .tap
+
+.PHONY: help build lint typecheck unit test snap clean examples golden control-plane e2e-build e2e demo e2e-kind bench

@@ -1,0 +1,19 @@
+// `sidecar-injector inject`: offline injection of manifests, the same answer the webhook gives.
+import { transformManifests } from '../core/manifests.js'
+import type { CliCommand } from './io.js'
+import { readManifestRequest, usageOf } from './manifest-input.js'
+
+const usage = usageOf('inject', 'Injects the sidecar into the pod templates of Pods, Deployments, StatefulSets, DaemonSets,\nReplicaSets, ReplicationControllers, Jobs and CronJobs; other objects pass through unchanged.\nSkipped workloads are printed unchanged, with the reason on stderr.')
+
+export const run: CliCommand = async (args, io) => {
+  const request = await readManifestRequest(args, io, usage)
+  if (request === undefined) return 0
+  const result = transformManifests(request.sources, 'inject', request.options)
+  for (const note of result.notes) io.stderr(`${note}\n`)
+  if (result.errors.length > 0) {
+    for (const error of result.errors) io.stderr(`error: ${error}\n`)
+    return 1
+  }
+  io.stdout(result.output)
+  return 0
+}

@@ -1,0 +1,108 @@
+// What `inject`, `explain` and `uninject` share: their flags, reading files, directories and stdin,
+// and loading the config file. The transformation itself is the pure src/core/manifests.ts.
+import { readFile, readdir, stat } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import { defaultConfig, formatConfigProblems, parseConfig } from '../core/config.js'
+import { parseLabelList } from '../core/manifests.js'
+import type { ManifestOptions, Source } from '../core/manifests.js'
+import type { InjectorConfig } from '../core/types.js'
+import { UsageError } from './io.js'
+import type { CliIo } from './io.js'
+
+export const manifestFlags = {
+  filename: { type: 'string', short: 'f', multiple: true },
+  config: { type: 'string' },
+  namespace: { type: 'string', short: 'n' },
+  'namespace-labels': { type: 'string' },
+  native: { type: 'boolean' },
+  classic: { type: 'boolean' },
+  output: { type: 'string', short: 'o' },
+  help: { type: 'boolean', short: 'h' }
+} as const
+
+export interface ManifestRequest {
+  sources: Source[]
+  options: ManifestOptions
+}
+
+/** Parses the flags and reads every input; throws UsageError for bad flags and unreadable input. */
+export async function readManifestRequest (args: readonly string[], io: CliIo, usage: string): Promise<ManifestRequest | undefined> {
+  let values
+  try {
+    ({ values } = parseArgs({ args: [...args], options: manifestFlags, allowPositionals: false, strict: true }))
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}\n\n${usage}`)
+  }
+  if (values.help === true) {
+    io.stdout(usage)
+    return undefined
+  }
+  const files = values.filename ?? []
+  if (files.length === 0) throw new UsageError(`-f <file|directory|-> is required\n\n${usage}`)
+  if (values.native === true && values.classic === true) throw new UsageError('--native and --classic exclude each other')
+  const output = values.output ?? 'yaml'
+  if (output !== 'yaml' && output !== 'json') throw new UsageError(`-o must be yaml or json, got '${output}'`)
+
+  const config = values.config === undefined ? defaultConfig() : await loadConfigFile(resolve(io.cwd, values.config))
+  if (values.native === true) config.nativeSidecars = 'true'
+  if (values.classic === true) config.nativeSidecars = 'false'
+  const options: ManifestOptions = { config, facts: {}, namespace: values.namespace ?? 'default', output }
+  if (values['namespace-labels'] !== undefined) {
+    const labels = parseLabelList(values['namespace-labels'])
+    if (typeof labels === 'string') throw new UsageError(`--namespace-labels: ${labels}`)
+    options.namespaceLabels = labels
+  }
+  const sources: Source[] = []
+  for (const file of files) sources.push(...await readSources(file, io))
+  return { sources, options }
+}
+
+export async function loadConfigFile (path: string): Promise<InjectorConfig> {
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (err) {
+    throw new UsageError(`cannot read the config file ${path}: ${(err as Error).message}`)
+  }
+  const result = parseConfig(text)
+  if (!result.ok) throw new UsageError(`invalid config ${path}: ${formatConfigProblems(result.problems)}`)
+  return result.config
+}
+
+const manifestFile = /\.(ya?ml|json)$/
+
+/** A file, every manifest in a directory (recursively, in name order), or stdin for "-". */
+async function readSources (file: string, io: CliIo): Promise<Source[]> {
+  if (file === '-') return [{ name: '<stdin>', text: await readStream(io.stdin) }]
+  const path = resolve(io.cwd, file)
+  try {
+    if ((await stat(path)).isDirectory()) {
+      const entries = (await readdir(path, { recursive: true })).filter(e => manifestFile.test(e)).sort()
+      return await Promise.all(entries.map(async e => ({ name: join(file, e), text: await readFile(join(path, e), 'utf8') })))
+    }
+    return [{ name: file, text: await readFile(path, 'utf8') }]
+  } catch (err) {
+    throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (err as Error).message}`)
+  }
+}
+
+async function readStream (stream: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = []
+  for await (const chunk of stream) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string))
+  return Buffer.concat(chunks).toString('utf8')
+}
+
+const flagHelp = `flags:
+  -f, --filename <file|dir|->   manifests to read (repeatable; '-' is stdin; directories are read recursively)
+      --config <file>           injector config (YAML); the defaults otherwise
+  -n, --namespace <ns>          namespace of documents that name none (default "default")
+      --namespace-labels k=v,…  labels of the target namespace: apply the webhook's selectors as the cluster would
+                                (otherwise an enabled namespace is assumed)
+      --native | --classic      force native sidecars (init container, restartPolicy Always) or classic ones
+  -o, --output yaml|json        output format (default yaml)
+`
+
+export function usageOf (command: string, summary: string): string {
+  return `usage: sidecar-injector ${command} -f <file|dir|-> [flags]\n\n${summary}\n\n${flagHelp}`
+}

@@ -1,0 +1,305 @@
+// Offline injection of manifests (the doors `inject`, `explain` and `uninject`): multi-document YAML
+// or JSON, `List` objects, and the pod templates of every workload kind, through the same inject()
+// the webhook calls. Untouched documents are written back as they were read, comments and key order
+// included. Pure: the CLI adapter reads the files and prints.
+import { parseAllDocuments, stringify } from 'yaml'
+import type { Document } from 'yaml'
+import { inject } from './inject.js'
+import { podNamespace } from './policy.js'
+import { resolveSettings } from './settings.js'
+import type { SidecarSettings } from './settings.js'
+import { excludedInboundPorts } from './sidecar.js'
+import type { ClusterFacts, InjectorConfig, InjectResult, Pod, ResourceList } from './types.js'
+import { readStatus, uninject } from './uninject.js'
+import { matchWebhook } from './webhook-selectors.js'
+
+export interface Source {
+  /** The file name (or "<stdin>"), used in every message. */
+  name: string
+  text: string
+}
+
+export interface ManifestOptions {
+  config: InjectorConfig
+  facts: ClusterFacts
+  /** The namespace of documents that name none. */
+  namespace: string
+  /** Labels of the target namespace: when given, the webhook's selectors decide as in a cluster. */
+  namespaceLabels?: Record<string, string>
+  output: 'yaml' | 'json'
+}
+
+export interface ManifestOutcome {
+  /** The transformed manifests, or '' when there are errors (nothing is half-written). */
+  output: string
+  /** One line per skipped workload and per warning, for stderr. */
+  notes: string[]
+  errors: string[]
+}
+
+type Obj = Record<string, unknown>
+type Operation = 'inject' | 'uninject'
+
+/** Where each kind keeps its pod template. */
+const templatePaths: Record<string, string[]> = {
+  Pod: [],
+  Deployment: ['spec', 'template'],
+  StatefulSet: ['spec', 'template'],
+  DaemonSet: ['spec', 'template'],
+  ReplicaSet: ['spec', 'template'],
+  ReplicationController: ['spec', 'template'],
+  Job: ['spec', 'template'],
+  CronJob: ['spec', 'jobTemplate', 'spec', 'template']
+}
+
+function isObj (value: unknown): value is Obj {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+interface Located {
+  where: string
+  doc: Obj
+}
+
+/** Parses every source into documents, or reports where it is not valid YAML or JSON. */
+/** A parsed document and its exact source text, from the end of the previous one (so leading comments come along). */
+type Parsed = Located & { raw: string }
+
+export function parseSources (sources: readonly Source[]): { docs: Parsed[], errors: string[] } {
+  const docs: Parsed[] = []
+  const errors: string[] = []
+  for (const source of sources) {
+    const parsed = parseAllDocuments(source.text, { prettyErrors: true })
+    const list: Document[] = Array.isArray(parsed) ? parsed : [parsed]
+    list.forEach((document, i) => {
+      const raw = source.text.slice(i === 0 ? 0 : list[i - 1]?.range?.[2] ?? 0, document.range?.[2] ?? source.text.length)
+      const where = `${source.name}, document ${i + 1}`
+      const problem = document.errors[0]
+      if (problem !== undefined) {
+        const line = problem.linePos?.[0]
+        errors.push(`${source.name}${line !== undefined ? `:${line.line}:${line.col}` : ''}: not valid YAML or JSON: ${problem.message.split('\n')[0] ?? ''}`)
+        return
+      }
+      const value: unknown = document.toJS()
+      if (value === null || value === undefined) return
+      if (!isObj(value)) {
+        errors.push(`${where}: expected a Kubernetes object (a mapping), got ${Array.isArray(value) ? 'a list' : typeof value}`)
+        return
+      }
+      docs.push({ where, doc: value, raw })
+    })
+  }
+  return { docs, errors }
+}
+
+export function transformManifests (sources: readonly Source[], operation: Operation, options: ManifestOptions): ManifestOutcome {
+  const { docs, errors } = parseSources(sources)
+  const notes: string[] = []
+  const results = docs.map(({ where, doc, raw }) => {
+    const out = transformObject(doc, where, operation, options, notes, errors)
+    return { out, raw: out === doc ? raw : undefined }
+  })
+  if (errors.length > 0) return { output: '', notes, errors }
+  return { output: render(results, options.output), notes, errors }
+}
+
+function render (results: Array<{ out: Obj, raw: string | undefined }>, format: 'yaml' | 'json'): string {
+  if (format === 'json') {
+    const items = results.map(r => r.out)
+    const value = items.length === 1 ? items[0] : { apiVersion: 'v1', kind: 'List', items }
+    return `${JSON.stringify(value, null, 2)}\n`
+  }
+  return results.map(r => {
+    // An untouched document is written as it was read, byte for byte (JSON input is written as
+    // YAML); its own '---' marker is dropped, since the join writes one.
+    const text = r.raw !== undefined && !/^\s*[{[]/.test(stripComments(r.raw))
+      ? r.raw.replace(/^---[ \t]*\n/, '')
+      : stringify(r.out)
+    return text.endsWith('\n') ? text : `${text}\n`
+  }).join('---\n')
+}
+
+function stripComments (text: string): string {
+  return text.replace(/^(\s*(#.*)?\n)*/, '')
+}
+
+/** Returns the same object when nothing changes, so that untouched documents are written as read. */
+function transformObject (doc: Obj, where: string, operation: Operation, options: ManifestOptions, notes: string[], errors: string[]): Obj {
+  const kind = typeof doc.kind === 'string' ? doc.kind : ''
+  if (kind.endsWith('List') && Array.isArray(doc.items)) {
+    let changed = false
+    const items = doc.items.map((item: unknown, i) => {
+      if (!isObj(item)) return item
+      const out = transformObject(item, `${where}, item ${i + 1}`, operation, options, notes, errors)
+      changed ||= out !== item
+      return out
+    })
+    return changed ? { ...doc, items } : doc
+  }
+  const path = templatePaths[kind]
+  if (path === undefined) return doc
+  const template = getPath(doc, path)
+  if (!isObj(template)) return doc
+  const pod = podOf(doc, kind, template, options)
+  const label = describe(doc, kind, options)
+  if (operation === 'uninject') {
+    if (readStatus(pod) === undefined) return doc
+    return setPath(doc, path, templateOf(uninject(pod).pod, kind, template))
+  }
+  const outcome = injectOffline(pod, options)
+  for (const w of outcome.warnings) notes.push(`${label} (${where}): warning: ${w}`)
+  switch (outcome.outcome) {
+    case 'skipped':
+      notes.push(`${label} (${where}): skipped: ${outcome.decision.message} [${outcome.decision.reason}]`)
+      return doc
+    case 'rejected':
+      errors.push(`${label} (${where}): rejected: ${outcome.message}`)
+      return doc
+    case 'injected':
+      return setPath(doc, path, templateOf(outcome.pod, kind, template))
+  }
+}
+
+export type OfflineResult = InjectResult | { outcome: 'skipped', decision: { inject: false, reason: 'not-selected', message: string }, warnings: string[] }
+
+/** inject(), preceded by the webhook's selectors when the namespace's labels are known. */
+export function injectOffline (pod: Pod, options: ManifestOptions): OfflineResult {
+  if (options.namespaceLabels !== undefined) {
+    const match = matchWebhook(podNamespace(pod, {}), options.namespaceLabels, pod.metadata?.labels ?? {}, options.config.revision)
+    if (match.entry === undefined) return { outcome: 'skipped', decision: { inject: false, reason: 'not-selected', message: match.message }, warnings: [] }
+  }
+  return inject(pod, {}, options.config, options.facts)
+}
+
+/** The pod the API server would build from the workload's template, named after the workload. */
+function podOf (doc: Obj, kind: string, template: Obj, options: ManifestOptions): Pod {
+  const meta = isObj(doc.metadata) ? doc.metadata : {}
+  const namespace = typeof meta.namespace === 'string' ? meta.namespace : options.namespace
+  if (kind === 'Pod') return { ...doc, metadata: { ...meta, namespace } } as Pod
+  const templateMeta = isObj(template.metadata) ? template.metadata : {}
+  const name = typeof meta.name === 'string' ? meta.name : undefined
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { ...templateMeta, ...(name !== undefined ? { name } : {}), namespace },
+    spec: template.spec
+  } as Pod
+}
+
+/** Writes the pod's metadata and spec back into the template, leaving out the name and namespace podOf added. */
+function templateOf (pod: Pod, kind: string, template: Obj): Obj {
+  if (kind === 'Pod') {
+    const original = isObj(template.metadata) ? template.metadata : {}
+    const { namespace: _ns, ...meta } = pod.metadata ?? {}
+    return { ...pod, metadata: 'namespace' in original ? pod.metadata : meta }
+  }
+  const { name: _name, namespace: _namespace, ...meta } = pod.metadata ?? {}
+  const original = isObj(template.metadata) ? template.metadata : {}
+  const metadata = { ...meta, ...('name' in original ? { name: original.name } : {}) }
+  const { metadata: _old, ...rest } = template
+  // An empty template metadata means what none means; leaving it out keeps uninject(inject(x)) == x.
+  return Object.keys(metadata).length === 0
+    ? { ...rest, spec: pod.spec }
+    : { metadata, ...rest, spec: pod.spec }
+}
+
+function getPath (doc: Obj, path: readonly string[]): unknown {
+  let at: unknown = doc
+  for (const key of path) at = isObj(at) ? at[key] : undefined
+  return at
+}
+
+function setPath (doc: Obj, path: readonly string[], value: Obj): Obj {
+  if (path.length === 0) return value
+  const [head, ...rest] = path as [string, ...string[]]
+  const child = isObj(doc[head]) ? doc[head] : {}
+  return { ...doc, [head]: setPath(child, rest, value) }
+}
+
+function describe (doc: Obj, kind: string, options: ManifestOptions): string {
+  const meta = isObj(doc.metadata) ? doc.metadata : {}
+  const ns = typeof meta.namespace === 'string' ? meta.namespace : options.namespace
+  const name = typeof meta.name === 'string' ? meta.name : typeof meta.generateName === 'string' ? `${meta.generateName}*` : '(unnamed)'
+  return `${kind} ${ns}/${name}`
+}
+
+/** explain: per workload, the decision, the rule that made it, and the effective settings. */
+export function explainManifests (sources: readonly Source[], options: ManifestOptions): { output: string, errors: string[] } {
+  const { docs, errors } = parseSources(sources)
+  const blocks: string[] = []
+  const visit = (doc: Obj, where: string): void => {
+    const kind = typeof doc.kind === 'string' ? doc.kind : ''
+    if (kind.endsWith('List') && Array.isArray(doc.items)) {
+      doc.items.forEach((item: unknown, i) => { if (isObj(item)) visit(item, `${where}, item ${i + 1}`) })
+      return
+    }
+    const path = templatePaths[kind]
+    const template = path === undefined ? undefined : getPath(doc, path)
+    if (!isObj(template)) return
+    blocks.push(explainPod(podOf(doc, kind, template, options), `${describe(doc, kind, options)} (${where})`, options))
+  }
+  for (const { doc, where } of docs) visit(doc, where)
+  return { output: blocks.join('\n'), errors }
+}
+
+export function explainPod (pod: Pod, label: string, options: ManifestOptions): string {
+  const lines = [label]
+  const result = injectOffline(pod, options)
+  const selectors = options.namespaceLabels === undefined
+    ? 'not evaluated: an enabled namespace is assumed (give --namespace-labels to evaluate the webhook selectors)'
+    : matchWebhook(podNamespace(pod, {}), options.namespaceLabels, pod.metadata?.labels ?? {}, options.config.revision).message
+  lines.push(`  webhook:   ${selectors}`)
+  const reinjection = result.decision.inject && result.decision.reinjection ? ' (already injected: re-injected idempotently)' : ''
+  const verdict = result.outcome === 'injected' ? 'INJECT' : result.outcome === 'skipped' ? 'SKIP' : 'REJECT'
+  lines.push(`  decision:  ${verdict} [${result.decision.reason}] ${result.decision.message}${reinjection}`)
+  if (result.outcome === 'rejected') {
+    for (const p of result.problems) lines.push(`  problem:   ${p.annotation}: '${p.value}': ${p.reason}`)
+  }
+  for (const w of result.warnings) lines.push(`  warning:   ${w}`)
+  if (result.outcome !== 'skipped') lines.push(...describeSettings(resolveSettings(uninject(pod).pod, options.config, options.facts).settings, options.config))
+  return `${lines.join('\n')}\n`
+}
+
+function describeSettings (s: SidecarSettings, config: InjectorConfig): string[] {
+  const nativeWhy: Record<SidecarSettings['nativeSource'], string> = {
+    annotation: 'sidecar.istio.io/nativeSidecar',
+    config: `config nativeSidecars: ${config.nativeSidecars}`,
+    detected: 'nativeSidecars: auto, the nodes support native sidecars',
+    unknown: 'nativeSidecars: auto, node support unknown'
+  }
+  const quantities = (list: ResourceList | undefined): string =>
+    Object.entries(list ?? {}).map(([k, v]) => `${k}=${v}`).join(' ') || '-'
+  const c = s.capture
+  const capture = s.interceptionMode === 'NONE'
+    ? ['  capture:   none (interceptionMode NONE)']
+    : [
+        `  capture:   outbound to ${c.includeOutboundIPRanges === '' ? '(none)' : c.includeOutboundIPRanges}` +
+          `${c.excludeOutboundIPRanges !== '' ? ` except ${c.excludeOutboundIPRanges}` : ''}` +
+          `${c.includeOutboundPorts !== '' ? `, and ports ${c.includeOutboundPorts}` : ''}` +
+          `${c.excludeOutboundPorts !== '' ? `, never ports ${c.excludeOutboundPorts}` : ''} → ${config.ports.outbound}`,
+        `             inbound ports ${c.includeInboundPorts === '' ? '(none)' : c.includeInboundPorts}` +
+          `${c.includeInboundPorts === '*' ? ` except ${excludedInboundPorts(s, config)}` : ''} → ${config.ports.inbound}`,
+        ...(c.virtualInterfaces !== '' ? [`             inbound on ${c.virtualInterfaces} treated as outbound`] : []),
+        ...(c.excludeInterfaces !== '' ? [`             interfaces never captured: ${c.excludeInterfaces}`] : [])
+      ]
+  return [
+    `  mode:      ${s.native ? 'native (proxy as an init container, restartPolicy Always)' : `classic (proxy ${s.hold ? 'first, holding the app' : 'last'})`} — ${nativeWhy[s.nativeSource]}`,
+    `  images:    proxy ${s.proxyImage}; init ${s.initImage}`,
+    `  resources: requests ${quantities(s.resources.requests)}; limits ${quantities(s.resources.limits)}`,
+    ...capture,
+    `  probes:    ${s.rewriteProbes && s.statusPort !== 0 ? `app probes rewritten to the agent on ${s.statusPort}` : 'not rewritten'}; proxy readiness ${s.statusPort === 0 ? 'off' : `on ${config.ports.health}`}`,
+    `  metrics:   ${s.prometheusMerge ? `merged into the agent's on ${config.ports.agentStatus}` : 'not merged'}`
+  ]
+}
+
+/** Parses `k=v,k2=v2` (the --namespace-labels flag). */
+export function parseLabelList (text: string): Record<string, string> | string {
+  const out: Record<string, string> = {}
+  if (text.trim() === '') return out
+  for (const pair of text.split(',')) {
+    const eq = pair.indexOf('=')
+    if (eq <= 0) return `'${pair}' is not key=value`
+    out[pair.slice(0, eq).trim()] = pair.slice(eq + 1).trim()
+  }
+  return out
+}
