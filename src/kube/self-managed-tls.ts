@@ -1,0 +1,216 @@
+// Self-managed TLS in-cluster: the serving certificate comes from a CA the injector keeps in a Secret
+// (src/kube/ca-secret.ts), is short-lived and renewed before expiry without a restart, and the CA
+// bundle is kept in our MutatingWebhookConfiguration: patched at start, after a CA change, and
+// whenever the configuration is edited or re-applied (a watch, not a poll — a GitOps sync or a
+// `kubectl replace` that wipes caBundle is repaired within a second). Every replica runs this; patches
+// are idempotent, so no leader election is needed.
+import type { KubeApi } from './api.js'
+import { webhookConfigurationsPath } from './api.js'
+import type { CertificateAuthorityState } from './ca-secret.js'
+import { ensureCertificateAuthority } from './ca-secret.js'
+import type { ListWatch } from './list-watch.js'
+import { startListWatch } from './list-watch.js'
+import { webhookNameSuffix } from './names.js'
+import { needsCaBundle, patchCaBundle } from './webhook-ca-bundle.js'
+import type { CertificatePair } from '../tls/certificates.js'
+import { issueServingCertificate, readNotAfter, serviceDnsNames } from '../tls/certificates.js'
+
+export interface KubeLogger {
+  debug: (obj: object, msg: string) => void
+  info: (obj: object, msg: string) => void
+  warn: (obj: object, msg: string) => void
+  error: (obj: object, msg: string) => void
+}
+
+const hour = 60 * 60 * 1000
+const day = 24 * hour
+
+export const selfManagedDefaults = {
+  /** Short enough that a leaked key is soon worthless, long enough to ride out an API outage. */
+  servingValidityMs: 24 * hour,
+  caValidityMs: 10 * 365 * day,
+  /** The CA is replaced a year before it expires; its successor is trusted alongside it from then on. */
+  caRenewBeforeMs: 365 * day,
+  minRetryMs: 5_000,
+  maxRetryMs: 5 * 60_000
+}
+
+export interface SelfManagedTlsOptions {
+  api: KubeApi
+  namespace: string
+  serviceName: string
+  webhookConfigName: string
+  caSecretName: string
+  logger: KubeLogger
+  clusterDomain?: string
+  extraDnsNames?: readonly string[]
+  suffix?: string
+  servingValidityMs?: number
+  caValidityMs?: number
+  caRenewBeforeMs?: number
+  minRetryMs?: number
+  maxRetryMs?: number
+  now?: () => Date
+}
+
+/** Shaped like serve.ts's CertificateSource, plus what operators and tests look at. */
+export interface SelfManagedTls {
+  load: () => Promise<CertificatePair>
+  watch: (update: (pair: CertificatePair) => void) => () => void
+  /** The CA bundle this replica last published (undefined before load). */
+  bundle: () => string | undefined
+  /** When the served certificate is renewed next (undefined before watch). */
+  nextRenewal: () => Date | undefined
+}
+
+export function createSelfManagedTls (options: SelfManagedTlsOptions): SelfManagedTls {
+  const settings = { ...selfManagedDefaults, ...definedOnly(options) }
+  const { api, logger } = settings
+  const now = options.now ?? (() => new Date())
+  const suffix = options.suffix ?? webhookNameSuffix
+  const dnsNames = [...serviceDnsNames(options.serviceName, options.namespace, options.clusterDomain), ...(options.extraDnsNames ?? [])]
+  let authority: CertificateAuthorityState | undefined
+  let nextRenewal: Date | undefined
+
+  async function refreshAuthority (): Promise<CertificateAuthorityState> {
+    const state = await ensureCertificateAuthority({
+      api,
+      namespace: options.namespace,
+      name: options.caSecretName,
+      now,
+      caValidityMs: settings.caValidityMs,
+      caRenewBeforeMs: settings.caRenewBeforeMs
+    })
+    if (state.changed !== 'unchanged') {
+      logger.info({ secret: `${options.namespace}/${options.caSecretName}`, caNotAfter: readNotAfter(state.current.cert) }, `webhook CA ${state.changed}`)
+    }
+    authority = state
+    return state
+  }
+
+  async function publishBundle (bundle: string): Promise<void> {
+    try {
+      const outcome = await patchCaBundle(api, options.webhookConfigName, bundle, suffix)
+      if (outcome === 'patched') logger.info({ webhookConfiguration: options.webhookConfigName }, 'caBundle patched into every webhook entry')
+      if (outcome === 'missing') logger.warn({ webhookConfiguration: options.webhookConfigName }, 'MutatingWebhookConfiguration not found; its caBundle is patched when it appears')
+    } catch (err) {
+      // The server keeps serving; the watch retries on the next event, renewal on its next run.
+      logger.error({ err, webhookConfiguration: options.webhookConfigName }, 'cannot patch the caBundle')
+    }
+  }
+
+  async function issue (): Promise<CertificatePair> {
+    const state = await refreshAuthority()
+    // The bundle goes out first, so that the API server trusts a new CA before it sees a certificate from it.
+    await publishBundle(state.bundle)
+    return await issueServingCertificate({ ca: state.current, dnsNames, now: now(), validityMs: settings.servingValidityMs })
+  }
+
+  function renewalTime (pair: CertificatePair): Date {
+    // Renew with a third of the lifetime left: time for retries before anything expires.
+    return new Date(readNotAfter(pair.cert).getTime() - settings.servingValidityMs / 3)
+  }
+
+  function watch (update: (pair: CertificatePair) => void): () => void {
+    let stopped = false
+    let timer: NodeJS.Timeout | undefined
+    let retryMs = settings.minRetryMs
+
+    const schedule = (at: Date): void => {
+      if (stopped) return
+      nextRenewal = at
+      // setTimeout holds at most ~24.8 days; a longer wait just wakes up and schedules again.
+      const delay = Math.min(Math.max(at.getTime() - now().getTime(), 0), 2 ** 31 - 1)
+      timer = setTimeout(() => { renew().catch(() => {}) }, delay)
+    }
+
+    async function renew (): Promise<void> {
+      if (stopped) return
+      if (nextRenewal !== undefined && nextRenewal.getTime() > now().getTime()) {
+        schedule(nextRenewal)
+        return
+      }
+      try {
+        const pair = await issue()
+        if (stopped) return
+        update(pair)
+        retryMs = settings.minRetryMs
+        logger.info({ notAfter: readNotAfter(pair.cert) }, 'serving certificate renewed')
+        schedule(renewalTime(pair))
+      } catch (err) {
+        logger.error({ err, retryInMs: retryMs }, 'cannot renew the serving certificate; keeping the current one')
+        const at = new Date(now().getTime() + retryMs)
+        retryMs = Math.min(retryMs * 2, settings.maxRetryMs)
+        nextRenewal = at
+        schedule(at)
+      }
+    }
+
+    // Re-patch whenever the configuration shows another bundle: someone re-applied or edited it, or
+    // another replica changed the CA (then the Secret, re-read first, already has the new bundle).
+    let reconciling = false
+    let again = false
+    async function reconcile (): Promise<void> {
+      if (reconciling) {
+        again = true
+        return
+      }
+      reconciling = true
+      try {
+        for (;;) {
+          again = false
+          const state = await refreshAuthority()
+          await publishBundle(state.bundle)
+          if (!again || stopped) break
+        }
+      } catch (err) {
+        logger.error({ err }, 'cannot read the webhook CA to repair the caBundle')
+      } finally {
+        reconciling = false
+      }
+    }
+    const check = (config: { webhooks?: any[] }): void => {
+      if (stopped || authority === undefined) return
+      if (needsCaBundle(config as never, authority.bundle, suffix)) {
+        logger.info({ webhookConfiguration: options.webhookConfigName }, 'caBundle missing or different in the webhook configuration; repairing')
+        reconcile().catch(() => {})
+      }
+    }
+    const listWatch: ListWatch = startListWatch({
+      api,
+      what: `MutatingWebhookConfiguration ${options.webhookConfigName}`,
+      path: webhookConfigurationsPath,
+      // RBAC grants list/watch on our configuration by resourceNames, which needs this field selector.
+      query: { fieldSelector: `metadata.name=${options.webhookConfigName}` },
+      list: async () => await api.listWebhookConfigurations(`metadata.name=${options.webhookConfigName}`),
+      onList: items => { for (const item of items) check(item) },
+      onEvent: (type, object) => { if (type !== 'DELETED') check(object) },
+      logger,
+      minBackoffMs: settings.minRetryMs,
+      maxBackoffMs: settings.maxRetryMs
+    })
+
+    if (nextRenewal !== undefined) schedule(nextRenewal)
+    return () => {
+      stopped = true
+      if (timer !== undefined) clearTimeout(timer)
+      listWatch.stop()
+    }
+  }
+
+  return {
+    async load () {
+      const pair = await issue()
+      nextRenewal = renewalTime(pair)
+      return pair
+    },
+    watch,
+    bundle: () => authority?.bundle,
+    nextRenewal: () => nextRenewal
+  }
+}
+
+/** Options without undefined values, so that they do not hide the defaults when spread. */
+function definedOnly<T extends object> (object: T): T {
+  return Object.fromEntries(Object.entries(object).filter(([, v]) => v !== undefined)) as T
+}

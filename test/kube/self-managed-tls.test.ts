@@ -1,0 +1,159 @@
+import { X509Certificate } from 'node:crypto'
+import { connect, createServer } from 'node:tls'
+import type { Server } from 'node:tls'
+import t from 'tap'
+import { createKubeApi } from '../../src/kube/api.js'
+import { createSelfManagedTls } from '../../src/kube/self-managed-tls.js'
+import type { SelfManagedTlsOptions } from '../../src/kube/self-managed-tls.js'
+import type { CertificatePair } from '../../src/tls/certificates.js'
+import { createCertificateAuthority, readNotAfter, splitPemBundle } from '../../src/tls/certificates.js'
+import { collections, eventually, startFakeApiServer } from './fake-api-server.js'
+
+const suffix = 'sidecar-injector.istio.io'
+const quiet = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} }
+const webhookConfig = (caBundle?: string): any => ({
+  metadata: { name: 'sidecar-injector' },
+  webhooks: [`rev.namespace.${suffix}`, `namespace.${suffix}`, 'foreign.example.com'].map(name => ({
+    name, clientConfig: { service: { name: 'sidecar-injector', namespace: 'mesh', path: '/inject' }, ...(caBundle === undefined ? {} : { caBundle }) }
+  }))
+})
+const bundlesIn = (config: any): Array<string | undefined> => config.webhooks.map((w: any) => w.clientConfig.caBundle === undefined ? undefined : Buffer.from(w.clientConfig.caBundle, 'base64').toString())
+
+async function setup (t: any, over: Partial<SelfManagedTlsOptions> = {}): Promise<{ fake: Awaited<ReturnType<typeof startFakeApiServer>>, make: () => ReturnType<typeof createSelfManagedTls> }> {
+  const fake = await startFakeApiServer()
+  t.teardown(fake.close)
+  const make = (): ReturnType<typeof createSelfManagedTls> => createSelfManagedTls({
+    api: createKubeApi(fake.kubeConfig),
+    namespace: 'mesh',
+    serviceName: 'sidecar-injector',
+    webhookConfigName: 'sidecar-injector',
+    caSecretName: 'sidecar-injector-ca',
+    logger: quiet,
+    minRetryMs: 20,
+    maxRetryMs: 200,
+    ...over
+  })
+  return { fake, make }
+}
+
+/** A TLS handshake as the API server makes it: trusting only caBundle, checking <svc>.<ns>.svc. */
+async function handshake (server: Server, bundle: string): Promise<string> {
+  const address = server.address()
+  const port = typeof address === 'object' && address !== null ? address.port : 0
+  return await new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port, ca: bundle, servername: 'sidecar-injector.mesh.svc' }, () => {
+      const serial = socket.getPeerX509Certificate()?.serialNumber ?? ''
+      socket.end()
+      resolve(serial)
+    })
+    socket.on('error', reject)
+  })
+}
+
+t.test('load: a CA in the Secret, a serving certificate for the Service, the caBundle in every entry', async t => {
+  const { fake, make } = await setup(t)
+  fake.put(collections.webhooks, webhookConfig())
+  const tls = make()
+  const pair = await tls.load()
+  const secret = fake.get(collections.secrets('mesh'), 'sidecar-injector-ca')
+  const caCert = Buffer.from(secret?.data['ca.crt'], 'base64').toString()
+  const leaf = new X509Certificate(pair.cert)
+  t.ok(leaf.verify(new X509Certificate(caCert).publicKey), 'signed by the CA of the Secret')
+  t.equal(leaf.subjectAltName, 'DNS:sidecar-injector, DNS:sidecar-injector.mesh, DNS:sidecar-injector.mesh.svc, DNS:sidecar-injector.mesh.svc.cluster.local')
+  const hours = (readNotAfter(pair.cert).getTime() - Date.now()) / 3_600_000
+  t.ok(hours > 23.9 && hours <= 24, `short-lived: ${hours.toFixed(2)} h`)
+  t.equal(tls.bundle(), caCert)
+  t.same(bundlesIn(fake.get(collections.webhooks, 'sidecar-injector')), [caCert, caCert, undefined], 'our entries only')
+  t.ok(Math.abs((tls.nextRenewal()?.getTime() ?? 0) - (Date.now() + 16 * 3_600_000)) < 60_000, 'renewal planned with a third of the lifetime left')
+
+  const server = createServer({ key: pair.key, cert: pair.cert })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => server.close())
+  t.equal(await handshake(server, tls.bundle() ?? ''), leaf.serialNumber, 'a client trusting only the bundle accepts the served certificate')
+})
+
+t.test('the caBundle is repaired when the configuration is re-applied without it, or created later', async t => {
+  const { fake, make } = await setup(t)
+  const tls = make()
+  await tls.load()
+  const stop = tls.watch(() => {})
+  t.teardown(stop)
+  await eventually(() => fake.openWatches() === 1)
+  const bundle = tls.bundle()
+
+  fake.put(collections.webhooks, webhookConfig())
+  await eventually(() => bundlesIn(fake.get(collections.webhooks, 'sidecar-injector'))[0] === bundle, 3000, 'a late configuration to be patched')
+  fake.put(collections.webhooks, webhookConfig())
+  await eventually(() => bundlesIn(fake.get(collections.webhooks, 'sidecar-injector'))[1] === bundle, 3000, 'a wiped caBundle to be repaired')
+  const wrong = '-----BEGIN CERTIFICATE-----\nWRONG\n-----END CERTIFICATE-----\n'
+  fake.put(collections.webhooks, webhookConfig(Buffer.from(wrong).toString('base64')))
+  await eventually(() => bundlesIn(fake.get(collections.webhooks, 'sidecar-injector'))[0] === bundle, 3000, 'an edited caBundle to be repaired')
+  t.same(bundlesIn(fake.get(collections.webhooks, 'sidecar-injector')), [bundle, bundle, wrong], 'the foreign entry is not ours to fix')
+  const patches = fake.requests.filter(r => r.method === 'PATCH').length
+  await new Promise(resolve => setTimeout(resolve, 200))
+  t.equal(fake.requests.filter(r => r.method === 'PATCH').length, patches, 'our own patch does not trigger another one')
+})
+
+t.test('the serving certificate is renewed before expiry without a restart, and the new one is served', async t => {
+  const { fake, make } = await setup(t, { servingValidityMs: 3000 })
+  fake.put(collections.webhooks, webhookConfig())
+  const tls = make()
+  const first = await tls.load()
+  const server = createServer({ key: first.key, cert: first.cert })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => server.close())
+  const updates: CertificatePair[] = []
+  const stop = tls.watch(pair => {
+    updates.push(pair)
+    server.setSecureContext({ key: pair.key, cert: pair.cert })
+  })
+  t.teardown(stop)
+  const bundle = tls.bundle() ?? ''
+  t.equal(await handshake(server, bundle), new X509Certificate(first.cert).serialNumber)
+  await eventually(() => updates.length >= 1, 5000, 'a renewal')
+  const renewed = updates[0] as CertificatePair
+  t.ok(Date.now() < readNotAfter(first.cert).getTime(), 'renewed before the first one expired')
+  t.not(renewed.cert, first.cert)
+  t.equal(await handshake(server, bundle), new X509Certificate(renewed.cert).serialNumber, 'the same trusted CA, the new certificate')
+  t.ok((tls.nextRenewal()?.getTime() ?? 0) > Date.now(), 'and the next renewal is planned')
+})
+
+t.test('replicas agree: one CA, one bundle, no patch fight — even after another replica changed the CA', async t => {
+  const { fake, make } = await setup(t)
+  fake.put(collections.webhooks, webhookConfig())
+  const a = make()
+  const b = make()
+  await Promise.all([a.load(), b.load()])
+  t.equal(a.bundle(), b.bundle())
+  const stops = [a.watch(() => {}), b.watch(() => {})]
+  t.teardown(() => { for (const stop of stops) stop() })
+  await eventually(() => fake.openWatches() === 2)
+
+  // Another replica (simulated) rotates the CA: new CA in the Secret, old one kept as previous, bundle published.
+  const secret = fake.get(collections.secrets('mesh'), 'sidecar-injector-ca') as any
+  const old = Buffer.from(secret.data['ca.crt'], 'base64').toString()
+  const next = await createCertificateAuthority({ now: new Date(), validityMs: 86_400_000 * 3650, commonName: 'next' })
+  fake.put(collections.secrets('mesh'), {
+    ...secret,
+    data: { 'ca.crt': Buffer.from(next.cert).toString('base64'), 'ca.key': Buffer.from(next.key).toString('base64'), 'previous-ca.crt': secret.data['ca.crt'] }
+  })
+  const patchesBefore = fake.requests.filter(r => r.method === 'PATCH').length
+  fake.put(collections.webhooks, webhookConfig(Buffer.from(next.cert + old).toString('base64')))
+  await eventually(() => a.bundle() === next.cert + old && b.bundle() === next.cert + old, 3000, 'both replicas to adopt the new bundle')
+  await new Promise(resolve => setTimeout(resolve, 200))
+  t.equal(fake.requests.filter(r => r.method === 'PATCH').length, patchesBefore, 'neither replica patched the configuration back')
+  t.same(splitPemBundle(a.bundle() ?? ''), [next.cert, old])
+})
+
+t.test('an API error at renewal keeps the current certificate and retries', async t => {
+  const { fake, make } = await setup(t, { servingValidityMs: 3000 })
+  fake.put(collections.webhooks, webhookConfig())
+  const tls = make()
+  await tls.load()
+  fake.failNext('GET', '/api/v1/namespaces/mesh/secrets/sidecar-injector-ca', 500)
+  const updates: CertificatePair[] = []
+  const stop = tls.watch(pair => { updates.push(pair) })
+  t.teardown(stop)
+  await eventually(() => updates.length >= 1, 6000, 'a renewal after the failure')
+  t.ok(fake.requests.filter(r => r.method === 'GET' && r.url === '/api/v1/namespaces/mesh/secrets/sidecar-injector-ca').length >= 3, 'load, the failed read, the retry')
+})
