@@ -14,7 +14,7 @@ const impure = [
 ]
 
 export default [
-  ...neostandard({ ts: true, ignores: ['dist/**', 'dist-e2e/**', 'tap-snapshots/**', '.tap/**', 'certs/**', 'node_modules/**'] }),
+  ...neostandard({ ts: true, ignores: ['dist/**', 'dist-e2e/**', 'dist-bench/**', 'tap-snapshots/**', '.tap/**', 'certs/**', 'node_modules/**'] }),
   {
     files: ['**/*.ts'],
     languageOptions: {

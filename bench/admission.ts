@@ -1,0 +1,193 @@
+// The admission benchmark: our server and the baseline, over HTTPS keep-alive at fixed
+// concurrencies with the ~5 KB and ~200 KB reviews, rounds interleaved (ours, baseline, ours, …) so
+// that noise from other work on the machine falls on both; then the connection-cost runs.
+import { writeFileSync } from 'node:fs'
+import type { Histogram } from 'hdr-histogram-js'
+import type { LatencySummary, LoadSample, LoadTarget } from './load.js'
+import { httpsLoad, keepAliveLoad, newLatencyHistogram, summariseLatency } from './load.js'
+import type { ReviewSpec } from './reviews.js'
+import type { Certificates, RunningProcess } from './servers.js'
+import { baselineArgs, freePort, httpsRequest, ourServerArgs, spawnNode, stopProcess, waitReady } from './servers.js'
+import { median, round } from './stats.js'
+
+export interface AdmissionOptions {
+  concurrencies: number[]
+  durationS: number
+  rounds: number
+  warmupS: number
+  churnConcurrencies: number[]
+  churnDurationS: number
+}
+
+export interface ServerFigures {
+  /** Median over the rounds. */
+  requestsPerSecond: number
+  cpuUsPerRequest: number
+  /** Highest over the rounds. */
+  peakRssMiB: number
+  /** Over all rounds' requests together. */
+  latency: LatencySummary
+  errors: number
+  non2xx: number
+  rounds: LoadSample[]
+}
+
+export interface AdmissionPoint {
+  review: string
+  reviewBytes: number
+  connections: number
+  ours: ServerFigures
+  baseline: ServerFigures
+  /** ours ÷ baseline. Throughput below 1 and latency/CPU above 1 are what the admission work costs. */
+  ratio: { requestsPerSecond: number, p50: number, p99: number, cpuPerRequest: number }
+}
+
+export interface ChurnPoint {
+  review: string
+  connections: number
+  server: 'ours' | 'baseline'
+  keepAlive: Omit<ServerFigures, 'rounds'>
+  newConnection: Omit<ServerFigures, 'rounds'>
+  /** newConnection ÷ keepAlive. */
+  ratio: { cpuPerRequest: number, requestsPerSecond: number, p50: number }
+}
+
+export interface AdmissionResults {
+  responseBytes: Record<string, number>
+  keepAlive: AdmissionPoint[]
+  connectionCost: ChurnPoint[]
+}
+
+function figures (samples: LoadSample[], latency: Histogram): ServerFigures {
+  return {
+    requestsPerSecond: round(median(samples.map(s => s.requestsPerSecond))),
+    cpuUsPerRequest: round(median(samples.map(s => s.cpuUsPerRequest))),
+    peakRssMiB: round(Math.max(...samples.map(s => s.peakRssMiB))),
+    latency: summariseLatency(latency),
+    errors: samples.reduce((n, s) => n + s.errors, 0),
+    non2xx: samples.reduce((n, s) => n + s.non2xx, 0),
+    rounds: samples
+  }
+}
+
+/** One POST to our server: it must answer 200 with a patch; returns the answer for the baseline to repeat. */
+async function checkOurAnswer (ours: RunningProcess, certs: Certificates, spec: ReviewSpec): Promise<string> {
+  const answer = await httpsRequest(ours.port, certs.ca, 'POST', '/inject?timeout=10s', spec.body)
+  if (answer.status !== 200) throw new Error(`${spec.name}: our server answered ${answer.status}: ${answer.body.slice(0, 300)}`)
+  const review = JSON.parse(answer.body) as { response?: { allowed?: boolean, patch?: string } }
+  if (review.response?.allowed !== true || typeof review.response.patch !== 'string') {
+    throw new Error(`${spec.name}: expected an allowed response with a patch, got ${answer.body.slice(0, 300)}`)
+  }
+  return answer.body
+}
+
+export async function startOurServer (certs: Certificates, logFile: string, extraNodeArgs: string[] = []): Promise<RunningProcess> {
+  const port = await freePort()
+  const proc = spawnNode('sidecar-injector serve', ourServerArgs(port, certs, extraNodeArgs), port, logFile)
+  await waitReady(proc, certs.ca)
+  return proc
+}
+
+async function startBaseline (certs: Certificates, responseFile: string, logFile: string): Promise<RunningProcess> {
+  const port = await freePort()
+  const proc = spawnNode('baseline-server', baselineArgs(port, certs, responseFile), port, logFile)
+  await waitReady(proc, certs.ca)
+  return proc
+}
+
+export async function runAdmissionBench (specs: ReviewSpec[], certs: Certificates, tmp: string, options: AdmissionOptions, log: (line: string) => void): Promise<AdmissionResults> {
+  const ours = await startOurServer(certs, `${tmp}/ours.log`)
+  const results: AdmissionResults = { responseBytes: {}, keepAlive: [], connectionCost: [] }
+  try {
+    for (const spec of specs) {
+      const answer = await checkOurAnswer(ours, certs, spec)
+      results.responseBytes[spec.name] = Buffer.byteLength(answer)
+      const responseFile = `${tmp}/response-${spec.name}.json`
+      writeFileSync(responseFile, answer)
+      const baseline = await startBaseline(certs, responseFile, `${tmp}/baseline.log`)
+      try {
+        const targets: Record<'ours' | 'baseline', LoadTarget> = { ours, baseline }
+        for (const target of Object.values(targets)) await keepAliveLoad(target, spec.body, 8, options.warmupS, undefined)
+
+        const samples = new Map<string, LoadSample[]>()
+        const histograms = new Map<string, Histogram>()
+        for (let round = 0; round < options.rounds; round++) {
+          for (const connections of options.concurrencies) {
+            for (const [name, target] of Object.entries(targets)) {
+              const key = `${name}/${connections}`
+              if (!histograms.has(key)) histograms.set(key, newLatencyHistogram())
+              const sample = await keepAliveLoad(target, spec.body, connections, options.durationS, histograms.get(key))
+              samples.set(key, [...(samples.get(key) ?? []), sample])
+            }
+          }
+        }
+        for (const connections of options.concurrencies) {
+          const pick = (name: string): ServerFigures => {
+            const histogram = histograms.get(`${name}/${connections}`)
+            if (histogram === undefined) throw new Error('missing histogram')
+            const f = figures(samples.get(`${name}/${connections}`) ?? [], histogram)
+            histogram.destroy()
+            return f
+          }
+          const o = pick('ours')
+          const b = pick('baseline')
+          const point: AdmissionPoint = {
+            review: spec.name,
+            reviewBytes: Buffer.byteLength(spec.body),
+            connections,
+            ours: o,
+            baseline: b,
+            ratio: {
+              requestsPerSecond: round(o.requestsPerSecond / b.requestsPerSecond),
+              p50: round(o.latency.p50Ms / b.latency.p50Ms),
+              p99: round(o.latency.p99Ms / b.latency.p99Ms),
+              cpuPerRequest: round(o.cpuUsPerRequest / b.cpuUsPerRequest)
+            }
+          }
+          results.keepAlive.push(point)
+          log(`admission ${spec.name} c=${connections}: ours ${o.requestsPerSecond} req/s p50 ${o.latency.p50Ms} p99 ${o.latency.p99Ms} p99.9 ${o.latency.p999Ms} ms, ` +
+            `${o.cpuUsPerRequest} µs CPU/req, peak ${o.peakRssMiB} MiB | baseline ${b.requestsPerSecond} req/s p50 ${b.latency.p50Ms} p99 ${b.latency.p99Ms} ms, ` +
+            `${b.cpuUsPerRequest} µs CPU/req | ratio rps ×${point.ratio.requestsPerSecond}, CPU ×${point.ratio.cpuPerRequest}` +
+            (o.errors + o.non2xx + b.errors + b.non2xx > 0 ? ` | ERRORS ours ${o.errors}+${o.non2xx} baseline ${b.errors}+${b.non2xx}` : ''))
+        }
+
+        // Connection cost, with the small review only: what a new TLS connection per request costs.
+        if (spec === specs[0]) {
+          for (const connections of options.churnConcurrencies) {
+            for (const [name, target] of Object.entries(targets)) {
+              const measureMode = async (keepAlive: boolean): Promise<Omit<ServerFigures, 'rounds'>> => {
+                const histogram = newLatencyHistogram()
+                const sample = await httpsLoad(target, spec.body, connections, options.churnDurationS, keepAlive, histogram)
+                const { rounds: _rounds, ...rest } = figures([sample], histogram)
+                histogram.destroy()
+                return rest
+              }
+              const keepAlive = await measureMode(true)
+              const newConnection = await measureMode(false)
+              const point: ChurnPoint = {
+                review: spec.name,
+                connections,
+                server: name as 'ours' | 'baseline',
+                keepAlive,
+                newConnection,
+                ratio: {
+                  cpuPerRequest: round(newConnection.cpuUsPerRequest / keepAlive.cpuUsPerRequest),
+                  requestsPerSecond: round(newConnection.requestsPerSecond / keepAlive.requestsPerSecond),
+                  p50: round(newConnection.latency.p50Ms / keepAlive.latency.p50Ms)
+                }
+              }
+              results.connectionCost.push(point)
+              log(`connection cost ${name} c=${connections}: keep-alive ${keepAlive.requestsPerSecond} req/s, ${keepAlive.cpuUsPerRequest} µs CPU/req, p50 ${keepAlive.latency.p50Ms} ms | ` +
+                `new connection ${newConnection.requestsPerSecond} req/s, ${newConnection.cpuUsPerRequest} µs CPU/req, p50 ${newConnection.latency.p50Ms} ms | CPU ×${point.ratio.cpuPerRequest}`)
+            }
+          }
+        }
+      } finally {
+        await stopProcess(baseline)
+      }
+    }
+  } finally {
+    await stopProcess(ours)
+  }
+  return results
+}

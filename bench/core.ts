@@ -1,0 +1,174 @@
+// The injection core alone, in-process: inject + diffPatch + encodePatch on realistic pods, its parts,
+// and how its time grows with pod size. The baseline measured in the same run is a JSON round trip
+// (JSON.parse(JSON.stringify(pod))) of the same pod: the least any code that looks at every field pays.
+import { defaultConfig } from '../src/core/config.js'
+import { inject } from '../src/core/inject.js'
+import { diffPatch, encodePatch } from '../src/core/patch.js'
+import type { Pod, RequestInfo } from '../src/core/types.js'
+import type { MeasureOptions, Measurement } from './measure.js'
+import { measureInterleaved } from './measure.js'
+import type { ReviewSpec } from './reviews.js'
+import { defaultedReview, envOnlyShapes, largeReview, scalingReview, scalingShapes } from './reviews.js'
+import type { LinearFit } from './stats.js'
+import { linearFit, round } from './stats.js'
+
+const request: RequestInfo = { namespace: 'bookinfo' }
+
+export interface CorePodResult {
+  name: string
+  reviewBytes: number
+  containers: number
+  envTotal: number
+  patchOperations: number
+  patchBytes: number
+  /** inject + diffPatch + encodePatch: what the webhook asks of the core per review. */
+  full: Measurement
+  inject: Measurement
+  /** diffPatch + encodePatch, given the injected pod. */
+  patch: Measurement
+  /** JSON.parse of the review body: what the server pays before the core runs. */
+  parseBody: Measurement
+  /** Baseline: JSON.parse(JSON.stringify(pod)). */
+  jsonRoundTrip: Measurement
+  /** full.meanUs / jsonRoundTrip.meanUs */
+  ratioToRoundTrip: number
+}
+
+export interface ScalingPoint {
+  name: string
+  containers: number
+  envTotal: number
+  reviewBytes: number
+  full: Measurement
+  /** full.meanUs / envTotal (absent for 0 env vars). */
+  usPerEnvVar?: number
+  jsonRoundTrip: Measurement
+  ratioToRoundTrip: number
+}
+
+export interface ScalingSeries {
+  description: string
+  points: ScalingPoint[]
+  /** full.meanUs against envTotal. */
+  fitByEnvVars: LinearFit
+  /** full.meanUs against review bytes. */
+  fitByBytes: LinearFit
+  /** Time at the largest point ÷ time at half its size (2 means linear; 4 would be quadratic). */
+  doublingRatio?: number
+}
+
+export interface CoreResults {
+  pods: CorePodResult[]
+  scaling: ScalingSeries
+  envOnly: ScalingSeries
+  /** Issue 2: 50 containers × 5,000 env vars must inject and patch in well under 100 ms. */
+  largestPod: { name: string, meanMs: number, p99Ms: number, maxMs: number, under100ms: boolean }
+}
+
+function injectOrThrow (spec: ReviewSpec): Pod {
+  const result = inject(spec.pod, request, defaultConfig())
+  if (result.outcome !== 'injected') throw new Error(`${spec.name}: expected the pod to be injected, got ${result.outcome}`)
+  return result.pod
+}
+
+function fullPath (pod: Pod): () => string {
+  const config = defaultConfig()
+  return () => {
+    const result = inject(pod, request, config)
+    if (result.outcome !== 'injected') throw new Error(`expected injected, got ${result.outcome}`)
+    return encodePatch(diffPatch(pod, result.pod))
+  }
+}
+
+function countContainers (pod: Pod): { containers: number, envTotal: number } {
+  const containers = pod.spec?.containers ?? []
+  return { containers: containers.length, envTotal: containers.reduce((n, c) => n + (c.env?.length ?? 0), 0) }
+}
+
+function measurePod (spec: ReviewSpec, options: MeasureOptions): CorePodResult {
+  const config = defaultConfig()
+  const injected = injectOrThrow(spec)
+  const ops = diffPatch(spec.pod, injected)
+  const m = measureInterleaved({
+    full: fullPath(spec.pod),
+    inject: () => inject(spec.pod, request, config),
+    patch: () => encodePatch(diffPatch(spec.pod, injected)),
+    parseBody: () => JSON.parse(spec.body) as unknown,
+    jsonRoundTrip: () => JSON.parse(JSON.stringify(spec.pod)) as unknown
+  }, options)
+  return {
+    name: spec.name,
+    reviewBytes: Buffer.byteLength(spec.body),
+    ...countContainers(spec.pod),
+    patchOperations: ops.length,
+    patchBytes: encodePatch(ops).length,
+    ...m,
+    ratioToRoundTrip: round(m.full.meanUs / m.jsonRoundTrip.meanUs)
+  }
+}
+
+function measureSeries (description: string, shapes: ReadonlyArray<{ containers: number, envTotal: number }>, options: MeasureOptions): ScalingSeries {
+  const points = shapes.map(({ containers, envTotal }): ScalingPoint => {
+    const spec = scalingReview(containers, envTotal)
+    injectOrThrow(spec)
+    const { full, jsonRoundTrip } = measureInterleaved({
+      full: fullPath(spec.pod),
+      jsonRoundTrip: () => JSON.parse(JSON.stringify(spec.pod)) as unknown
+    }, options)
+    return {
+      name: spec.name,
+      containers,
+      envTotal,
+      reviewBytes: Buffer.byteLength(spec.body),
+      full,
+      ...(envTotal > 0 ? { usPerEnvVar: round(full.meanUs / envTotal) } : {}),
+      jsonRoundTrip,
+      ratioToRoundTrip: round(full.meanUs / jsonRoundTrip.meanUs)
+    }
+  })
+  const times = points.map(p => p.full.meanUs)
+  const byEnv = linearFit(points.map(p => p.envTotal), times)
+  const byBytes = linearFit(points.map(p => p.reviewBytes), times)
+  const last = points[points.length - 1]
+  const half = last === undefined ? undefined : points.find(p => p.envTotal * 2 === last.envTotal && p.containers * 2 === last.containers)
+  return {
+    description,
+    points,
+    fitByEnvVars: roundFit(byEnv),
+    fitByBytes: roundFit(byBytes),
+    ...(last !== undefined && half !== undefined ? { doublingRatio: round(last.full.meanUs / half.full.meanUs) } : {})
+  }
+}
+
+function roundFit (fit: LinearFit): LinearFit {
+  return { slope: round(fit.slope, 4), intercept: round(fit.intercept, 4), r2: round(fit.r2, 5), maxRelativeResidual: round(fit.maxRelativeResidual) }
+}
+
+export function runCoreBench (options: MeasureOptions, log: (line: string) => void): CoreResults {
+  const pods: CorePodResult[] = []
+  for (const spec of [defaultedReview(), largeReview()]) {
+    const result = measurePod(spec, options)
+    log(`core ${result.name}: ${result.full.meanUs} µs/injection (${Math.round(result.full.opsPerSecond)}/s), p99 ${result.full.p99Us} µs; ` +
+      `inject ${result.inject.meanUs} µs, patch ${result.patch.meanUs} µs, parse body ${result.parseBody.meanUs} µs, ×${result.ratioToRoundTrip} a JSON round trip`)
+    pods.push(result)
+  }
+  const scaling = measureSeries('containers × env vars (total), 100 env vars per container, tiny to 50 × 5,000', scalingShapes, options)
+  for (const p of scaling.points) log(`core scaling ${p.name}: ${p.full.meanUs} µs (${p.reviewBytes} B review)${p.usPerEnvVar === undefined ? '' : `, ${p.usPerEnvVar} µs/env var`}`)
+  log(`core scaling fit: ${scaling.fitByEnvVars.slope} µs/env var + ${scaling.fitByEnvVars.intercept} µs, r² ${scaling.fitByEnvVars.r2}; 50×5000 ÷ 25×2500 = ${scaling.doublingRatio ?? 'n/a'}`)
+  const envOnly = measureSeries('50 containers, env vars (total) from 0 to 5,000', envOnlyShapes, options)
+  log(`core env-only fit (50 containers): ${envOnly.fitByEnvVars.slope} µs/env var + ${envOnly.fitByEnvVars.intercept} µs, r² ${envOnly.fitByEnvVars.r2}`)
+  const largest = scaling.points[scaling.points.length - 1]
+  if (largest === undefined) throw new Error('no scaling points')
+  return {
+    pods,
+    scaling,
+    envOnly,
+    largestPod: {
+      name: largest.name,
+      meanMs: round(largest.full.meanUs / 1000),
+      p99Ms: round(largest.full.p99Us / 1000),
+      maxMs: round(largest.full.maxUs / 1000),
+      under100ms: largest.full.maxUs < 100_000
+    }
+  }
+}

@@ -1,0 +1,152 @@
+// `make bench`: every benchmark in one run, results in bench/results/results.json, plots beside it.
+//
+//   node --expose-gc dist-bench/bench/run.js [--quick] [--only core,admission,cold-start,profile]
+//
+// Method: ../shared/reference/perf-reliability.md §4 (as summarised in BENCHMARKS.md). The servers are
+// pinned to CPU 0 and this process (the load generator) to CPU 1 when taskset exists.
+import { execFileSync } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { parseArgs } from 'node:util'
+import type { AdmissionOptions, AdmissionResults } from './admission.js'
+import { runAdmissionBench } from './admission.js'
+import type { ColdStartResults } from './cold-start.js'
+import { runColdStart } from './cold-start.js'
+import type { CoreResults } from './core.js'
+import { runCoreBench } from './core.js'
+import type { MeasureOptions } from './measure.js'
+import { plotAll } from './plot.js'
+import { loadAverage, machine } from './proc.js'
+import type { ProfileSummary } from './profile.js'
+import { runProfile } from './profile.js'
+import { defaultedReview, largeReview } from './reviews.js'
+import { canPin, generateCertificates, pinSelf, repoRoot } from './servers.js'
+
+const parts = ['core', 'admission', 'cold-start', 'profile'] as const
+type Part = typeof parts[number]
+
+export interface BenchResults {
+  startedAt: string
+  durationS: number
+  quick: boolean
+  environment: {
+    node: string
+    v8: string
+    openssl: string
+    fastify: string
+    commit: string
+    cpuModel: string
+    nproc: number
+    memoryGiB: number
+    kernel: string
+    pinned: boolean
+    exposeGc: boolean
+    /** 1-minute load average before and after: other work on the machine shows here. */
+    loadAverage: { before: number, after: number }
+  }
+  settings: { core: MeasureOptions, admission: AdmissionOptions, coldStartRuns: number, profileS: number }
+  core?: CoreResults
+  admission?: AdmissionResults
+  coldStart?: ColdStartResults
+  profile?: ProfileSummary[]
+}
+
+function packageVersion (name: string): string {
+  const pkg = JSON.parse(readFileSync(`${repoRoot}node_modules/${name}/package.json`, 'utf8')) as { version: string }
+  return pkg.version
+}
+
+function gitCommit (): string {
+  try {
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, encoding: 'utf8' }).trim()
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: repoRoot, encoding: 'utf8' }).trim() !== ''
+    return dirty ? `${commit}+uncommitted` : commit
+  } catch {
+    return 'unknown'
+  }
+}
+
+function withoutUndefined<T extends object> (value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>
+}
+
+async function main (): Promise<void> {
+  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, out: { type: 'string' } } })
+  const only = new Set<Part>(values.only === undefined
+    ? parts
+    : values.only.split(',').map(p => {
+      if (!(parts as readonly string[]).includes(p)) throw new Error(`--only takes ${parts.join(', ')}; got '${p}'`)
+      return p as Part
+    }))
+  const quick = values.quick
+  const outDir = values.out ?? `${repoRoot}bench/results`
+  const log = (line: string): void => { process.stdout.write(`${line}\n`) }
+
+  const coreOptions: MeasureOptions = quick
+    ? { warmupMs: 50, runMs: 50, runs: 3, minIterations: 3 }
+    : { warmupMs: 300, runMs: 300, runs: 5, minIterations: 10 }
+  const admissionOptions: AdmissionOptions = quick
+    ? { concurrencies: [1, 8, 64], durationS: 1, rounds: 1, warmupS: 1, churnConcurrencies: [8], churnDurationS: 1 }
+    : { concurrencies: [1, 8, 64], durationS: 4, rounds: 3, warmupS: 2, churnConcurrencies: [1, 8], churnDurationS: 3 }
+  const coldStartRuns = quick ? 3 : 11
+  const profileS = quick ? 2 : 5
+
+  const pinned = pinSelf(1)
+  const started = Date.now()
+  const env = machine()
+  const results: BenchResults = {
+    startedAt: new Date(started).toISOString(),
+    durationS: 0,
+    quick,
+    environment: {
+      node: process.version,
+      v8: process.versions.v8,
+      openssl: process.versions.openssl,
+      fastify: packageVersion('fastify'),
+      commit: gitCommit(),
+      ...env,
+      pinned: pinned && canPin(),
+      exposeGc: typeof (globalThis as { gc?: unknown }).gc === 'function',
+      loadAverage: { before: loadAverage(), after: Number.NaN }
+    },
+    settings: { core: coreOptions, admission: admissionOptions, coldStartRuns, profileS }
+  }
+  log(`bench: ${env.cpuModel}, ${env.nproc} CPUs, Node ${process.version}, load average ${results.environment.loadAverage.before}${pinned ? ', load generator pinned to CPU 1, servers to CPU 0' : ', not pinned (no taskset)'}`)
+
+  if (only.has('core')) results.core = runCoreBench(coreOptions, log)
+
+  const tmp = mkdtempSync(`${tmpdir()}/sidecar-injector-bench-`)
+  try {
+    const needsServer = only.has('admission') || only.has('cold-start') || only.has('profile')
+    if (needsServer) {
+      const certs = generateCertificates(`${tmp}/certs`)
+      const specs = [defaultedReview(), largeReview()]
+      if (only.has('admission')) results.admission = await runAdmissionBench(specs, certs, tmp, admissionOptions, log)
+      if (only.has('cold-start')) {
+        const responseFile = `${tmp}/cold-start-response.json`
+        writeFileSync(responseFile, '{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"","allowed":true}}')
+        results.coldStart = await runColdStart(certs, responseFile, tmp, coldStartRuns, log)
+      }
+      if (only.has('profile')) {
+        results.profile = []
+        for (const spec of specs) results.profile.push(await runProfile(spec, certs, tmp, 8, profileS, log))
+      }
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true })
+  }
+
+  results.environment.loadAverage.after = loadAverage()
+  results.durationS = Math.round((Date.now() - started) / 1000)
+  mkdirSync(outDir, { recursive: true })
+  const file = `${outDir}/results.json`
+  // A partial run (--only) keeps the other parts of the previous results.
+  const merged: BenchResults = only.size < parts.length && existsSync(file)
+    ? { ...(JSON.parse(readFileSync(file, 'utf8')) as BenchResults), ...withoutUndefined(results) }
+    : results
+  writeFileSync(file, `${JSON.stringify(merged, null, 2)}\n`)
+  const plots = plotAll(merged, outDir)
+  log(`bench: done in ${results.durationS} s; wrote ${outDir}/results.json${plots.map(p => `, ${p}`).join('')}`)
+}
+
+await main()

@@ -1,0 +1,51 @@
+import t from 'tap'
+import type { CpuProfile } from '../../bench/profile.js'
+import { areaOf, summariseProfile } from '../../bench/profile.js'
+import { repoRoot } from '../../bench/servers.js'
+
+const frame = (functionName: string, url = '', lineNumber = 0): { functionName: string, url: string, lineNumber: number } => ({ functionName, url, lineNumber })
+
+// root → handler(http) → reviewAdmission(admission) → inject(core); plus parse under fastify, GC and idle.
+const profile: CpuProfile = {
+  startTime: 1000,
+  nodes: [
+    { id: 1, callFrame: frame('(root)'), children: [2, 5, 6, 7] },
+    { id: 2, callFrame: frame('', `file://${repoRoot}dist/http/server.js`, 89), children: [3] },
+    { id: 3, callFrame: frame('reviewAdmission', `file://${repoRoot}dist/admission/review.js`, 19), children: [4] },
+    { id: 4, callFrame: frame('inject', `file://${repoRoot}dist/core/inject.js`, 10) },
+    { id: 5, callFrame: frame('_parse', `file://${repoRoot}node_modules/secure-json-parse/index.js`, 16) },
+    { id: 6, callFrame: frame('(garbage collector)') },
+    { id: 7, callFrame: frame('(idle)') }
+  ],
+  // Each sample stands for the delta that follows it: 100 µs each here, none for the last one.
+  samples: [4, 4, 3, 5, 6, 7, 4],
+  timeDeltas: [0, 100, 100, 100, 100, 100, 100]
+}
+
+t.test('areas by file', async t => {
+  t.equal(areaOf(frame('inject', 'file:///x/dist/core/inject.js')), 'src/core')
+  t.equal(areaOf(frame('write', 'file:///x/node_modules/sonic-boom/index.js')), 'logging (pino)')
+  t.equal(areaOf(frame('route', 'file:///x/node_modules/find-my-way/index.js')), 'fastify')
+  t.equal(areaOf(frame('parse')), 'JSON.parse')
+  t.equal(areaOf(frame('writev', 'node:net')), 'node (lib)')
+  t.equal(areaOf(frame('(garbage collector)')), 'gc')
+})
+
+t.test('self, inclusive and area times leave idle out', async t => {
+  const s = summariseProfile(profile, 3, 'r', 8)
+  t.equal(s.busyMs, 0.5, 'five busy samples of 100 µs (idle left out, the last one stands for no time)')
+  t.equal(s.busyUsPerRequest, 167)
+  t.same(s.topSelf[0], { name: 'inject dist/core/inject.js:11', ms: 0.2, percent: 40 })
+  const inclusive = Object.fromEntries(s.inclusive.map(e => [e.name.split(' ')[0], e.ms]))
+  t.equal(inclusive.reviewAdmission, 0.3, 'its own sample and inject\'s')
+  t.equal(inclusive.inject, 0.2)
+  const areas = Object.fromEntries(s.byArea.map(e => [e.name, e.ms]))
+  t.same(areas, { 'src/core': 0.2, 'src/admission': 0.1, fastify: 0.1, gc: 0.1 })
+})
+
+t.test('a window keeps only the samples taken during the load', async t => {
+  // Samples fall at 1000, 1100, … 1600 µs; keep 1150..1450: samples 2, 3, 4 (ids 3, 5, 6).
+  const s = summariseProfile(profile, 3, 'r', 8, { fromUs: 1150, toUs: 1450 })
+  t.equal(s.busyMs, 0.3)
+  t.same(s.topSelf.map(e => e.name.replace(/ .*\.js:\d+$/, '')).sort(), ['(garbage collector)', '_parse', 'reviewAdmission'])
+})
