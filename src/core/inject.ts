@@ -10,7 +10,7 @@ import { mergePrometheus } from './prometheus.js'
 import { resolveSettings } from './settings.js'
 import type { SidecarSettings } from './settings.js'
 import { buildInitContainer, buildProxyContainer, buildVolumes, initName, proxyName } from './sidecar.js'
-import type { AnnotationProblem, ClusterFacts, Decision, InjectorConfig, InjectResult, Pod, RequestInfo } from './types.js'
+import type { AnnotationProblem, ClusterFacts, InjectorConfig, InjectResult, Pod, RequestInfo } from './types.js'
 import { uninject } from './uninject.js'
 import type { InjectionStatus, Restore } from './uninject.js'
 import { findWorkload } from './workload.js'
@@ -83,7 +83,7 @@ export function inject (pod: Pod, request: RequestInfo, config: InjectorConfig, 
   const spec = { ...base.spec, containers: layout.containers, volumes: volumes.all }
   if (layout.initContainers.length > 0 || base.spec?.initContainers !== undefined) spec.initContainers = layout.initContainers
   const injected: Pod = { ...base, metadata: { ...base.metadata, labels: podLabels, annotations: podAnnotations }, spec }
-  return { outcome: 'injected', decision: decision as Decision & { inject: true }, pod: injected, warnings }
+  return { outcome: 'injected', decision, pod: injected, warnings }
 }
 
 /** Records the previous value of every key the injection added, changed or removed (null: was absent). */
@@ -138,15 +138,16 @@ function takeUserOverrides (pod: Pod, fromAnnotation: boolean, problems: Annotat
       }
     }
   } else {
-    const userProxy = containers.filter(c => c.name === proxyName)
-    const userInit = initContainers.filter(c => c.name === proxyName || c.name === initName)
+    const places = (list: 'containers' | 'initContainers', items: V1Container[]): Array<{ list: typeof list, index: number }> =>
+      items.flatMap((c, index) => isOverride(list, c) ? [{ list, index }] : [])
+    const userProxy = containers.filter(c => isOverride('containers', c))
+    const userInit = initContainers.filter(c => isOverride('initContainers', c))
     if (userProxy.length > 0) recorded.containers = userProxy
     if (userInit.length > 0) recorded.initContainers = userInit
     if (userProxy.length + userInit.length > 0) {
       out.overridesJson = JSON.stringify(recorded)
-      const places = (list: 'containers' | 'initContainers', items: V1Container[]): Restore['overrides'] =>
-        items.flatMap((c, index) => isOverride(list, c) ? [{ list, index }] : [])
-      restore.overrides = [...places('containers', containers) ?? [], ...places('initContainers', initContainers) ?? []]
+      // Where they stood, so that uninject puts them back in place.
+      restore.overrides = [...places('containers', containers), ...places('initContainers', initContainers)]
     }
   }
   const all = [...(recorded.containers ?? []), ...(recorded.initContainers ?? [])]
