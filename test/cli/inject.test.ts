@@ -7,7 +7,6 @@ import { run as inject } from '../../src/cli/inject.js'
 import { UsageError } from '../../src/cli/io.js'
 import { run as uninject } from '../../src/cli/uninject.js'
 import { captureIo } from '../helpers/cli-io.js'
-import { fixturesDir } from '../helpers/fixtures.js'
 
 const root = join(import.meta.dirname, '..', '..')
 const kinds = (text: string): unknown[] => parseAllDocuments(text).map(d => (d.toJS() as { kind: string }).kind)
