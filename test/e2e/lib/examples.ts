@@ -23,8 +23,12 @@ function yamlFiles (dir: string): string[] {
 /** Pods found under examples/ outside any path naming "inject" (those are outputs); undefined when none. */
 export function examplePods (dir = join(repoRoot, 'examples')): { pods: V1Pod[], source: string } | undefined {
   const files = yamlFiles(dir).filter(path => !/inject/i.test(relative(dir, path)))
-  const pods = files.flatMap(path => parseAllDocuments(readFileSync(path, 'utf8'))
-    .map(doc => doc.toJS() as V1Pod | null)
-    .filter((doc): doc is V1Pod => doc?.kind === 'Pod'))
-  return pods.length === 0 ? undefined : { pods, source: relative(repoRoot, dir) + '/' }
+  const found = files.map(path => ({
+    path,
+    pods: parseAllDocuments(readFileSync(path, 'utf8'))
+      .map(doc => doc.toJS() as V1Pod | null)
+      .filter((doc): doc is V1Pod => doc?.kind === 'Pod')
+  })).filter(f => f.pods.length > 0)
+  const pods = found.flatMap(f => f.pods)
+  return pods.length === 0 ? undefined : { pods, source: found.map(f => relative(repoRoot, f.path)).join(', ') }
 }
