@@ -18,6 +18,8 @@ import { createMetrics } from './http/metrics.js'
 import type { WebhookMetrics } from './http/metrics.js'
 import { buildServer } from './http/server.js'
 import type { FactsProvider, ServerTimeouts, WebhookServer } from './http/server.js'
+import type { KubeIntegration, KubeSettings } from './kube/in-cluster.js'
+import { KubeSettingsError, kubeFlagOptions, kubeUsage, parseKubeSettings, startKubeIntegration } from './kube/in-cluster.js'
 
 export interface ServeSettings {
   port: number
@@ -28,6 +30,8 @@ export interface ServeSettings {
   configFile?: string
   logLevel: string
   drainSeconds: number
+  /** Self-managed TLS and native-sidecar detection (src/kube); absent when neither is asked for. */
+  kube?: KubeSettings
 }
 
 /**
@@ -73,6 +77,7 @@ const flagOptions = {
   config: { type: 'string' },
   'log-level': { type: 'string' },
   'drain-seconds': { type: 'string' },
+  ...kubeFlagOptions,
   help: { type: 'boolean', short: 'h' }
 } as const
 
@@ -89,7 +94,7 @@ Every flag has an environment equivalent; a flag wins over its variable.
   --config PATH                 INJECTOR_CONFIG                injector config YAML, reloaded on change (default: built-in defaults)
   --log-level LEVEL             INJECTOR_LOG_LEVEL             trace, debug, info (default), warn, error, fatal
   --drain-seconds N             INJECTOR_DRAIN_SECONDS         on SIGTERM, answer with Connection: close this long before closing (default 10)
-`
+` + kubeUsage
 
 const logLevels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']
 
@@ -123,6 +128,17 @@ export function parseServeSettings (args: readonly string[], env: Readonly<Recor
   if (key !== undefined) settings.tlsPrivateKeyFile = key
   const config = pick('config', 'INJECTOR_CONFIG')
   if (config !== undefined) settings.configFile = config
+  let kube: KubeSettings | undefined
+  try {
+    kube = parseKubeSettings(values, env)
+  } catch (err) {
+    if (err instanceof KubeSettingsError) throw new UsageError(err.message)
+    throw err
+  }
+  if (kube?.selfManagedTls === true && (cert !== undefined || key !== undefined)) {
+    throw new UsageError('--self-managed-tls and --tls-cert-file/--tls-private-key-file are exclusive: choose one certificate source')
+  }
+  if (kube !== undefined) settings.kube = kube
   return settings
 }
 
@@ -258,9 +274,16 @@ export const run: CliCommand = async (args: readonly string[], io: CliIo): Promi
   }
   const logger = pino({ level: settings.logLevel, timestamp: pino.stdTimeFunctions.isoTime })
   let running: RunningServer
+  let kube: KubeIntegration | undefined
   try {
-    running = await startServer(settings, { logger })
+    kube = settings.kube === undefined ? undefined : startKubeIntegration(settings.kube, { logger })
+    running = await startServer(settings, {
+      logger,
+      ...(kube?.certificates === undefined ? {} : { certificates: kube.certificates }),
+      ...(kube?.facts === undefined ? {} : { facts: kube.facts })
+    })
   } catch (err) {
+    kube?.stop()
     if (err instanceof UsageError) throw err
     logger.fatal({ err }, 'cannot start: %s', (err as Error).message)
     return 1
@@ -281,5 +304,6 @@ export const run: CliCommand = async (args: readonly string[], io: CliIo): Promi
   })
   logger.info({ signal, drainSeconds: settings.drainSeconds }, 'shutting down')
   await running.shutdown()
+  kube?.stop()
   return 0
 }

@@ -1,0 +1,126 @@
+// What `serve` gets from the Kubernetes API: a self-managed certificate source (--self-managed-tls)
+// and native-sidecar facts from a Node watch (on by default when running in a cluster). The flags are
+// declared here and merged into serve's; src/serve.ts composes the result.
+import { KubeConfig } from '@kubernetes/client-node'
+import type { ClusterFacts, Pod } from '../core/types.js'
+import { createKubeApi } from './api.js'
+import { defaultCaSecretName, defaultNamespace, defaultServiceName, defaultWebhookConfigName } from './names.js'
+import type { NativeSidecarDetector } from './native-sidecars.js'
+import { startNativeSidecarDetector } from './native-sidecars.js'
+import type { KubeLogger, SelfManagedTls } from './self-managed-tls.js'
+import { createSelfManagedTls } from './self-managed-tls.js'
+
+export interface KubeSettings {
+  /** Issue and rotate the serving certificate from a CA kept in a Secret; patch the webhook's caBundle. */
+  selfManagedTls: boolean
+  namespace: string
+  serviceName: string
+  webhookConfigName: string
+  caSecretName: string
+  /** Watch Nodes to tell the core whether kubelets support native sidecars (nativeSidecars: auto). */
+  detectNativeSidecars: boolean
+}
+
+export const kubeFlagOptions = {
+  'self-managed-tls': { type: 'boolean' },
+  namespace: { type: 'string' },
+  'service-name': { type: 'string' },
+  'webhook-config-name': { type: 'string' },
+  'ca-secret-name': { type: 'string' },
+  'detect-native-sidecars': { type: 'string' }
+} as const
+
+export const kubeUsage = `
+In a cluster (the API is reached with the pod's service account, or KUBECONFIG / ~/.kube/config):
+  --self-managed-tls            INJECTOR_SELF_MANAGED_TLS=true     keep a CA in a Secret, issue short-lived serving certificates, patch the caBundle
+  --namespace NS                INJECTOR_NAMESPACE                 the injector's namespace (default ${defaultNamespace})
+  --service-name NAME           INJECTOR_SERVICE_NAME              the webhook Service, named in the certificate (default ${defaultServiceName})
+  --webhook-config-name NAME    INJECTOR_WEBHOOK_CONFIG_NAME       the MutatingWebhookConfiguration to patch (default ${defaultWebhookConfigName})
+  --ca-secret-name NAME         INJECTOR_CA_SECRET_NAME            the Secret holding the CA (default ${defaultCaSecretName})
+  --detect-native-sidecars B    INJECTOR_DETECT_NATIVE_SIDECARS    true/false: watch Nodes for kubelet >= 1.33 (default true in a cluster)
+`
+
+export class KubeSettingsError extends Error {
+  override name = 'KubeSettingsError'
+}
+
+const dns1123 = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/
+
+/**
+ * The Kubernetes part of serve's settings, or undefined when nothing asks for the API (so that a
+ * local `serve` with certificate files never needs a cluster). Throws KubeSettingsError naming the bad value.
+ */
+export function parseKubeSettings (
+  values: Readonly<Record<string, string | boolean | undefined>>,
+  env: Readonly<Record<string, string | undefined>>
+): KubeSettings | undefined {
+  const pick = (flag: string, variable: string): string | undefined => {
+    const value = values[flag]
+    if (typeof value === 'string') return value
+    const fromEnv = env[variable]
+    return fromEnv === undefined || fromEnv === '' ? undefined : fromEnv
+  }
+  const bool = (flag: string, variable: string, fallback: boolean): boolean => {
+    const value = values[flag] ?? pick(flag, variable)
+    if (value === undefined) return fallback
+    if (value === true || value === 'true') return true
+    if (value === false || value === 'false') return false
+    throw new KubeSettingsError(`--${flag} must be true or false, got '${String(value)}'`)
+  }
+  // The kubelet sets KUBERNETES_SERVICE_HOST in every container: that is what "in a cluster" means here.
+  const inCluster = env.KUBERNETES_SERVICE_HOST !== undefined && env.KUBERNETES_SERVICE_HOST !== ''
+  const settings: KubeSettings = {
+    selfManagedTls: bool('self-managed-tls', 'INJECTOR_SELF_MANAGED_TLS', false),
+    namespace: pick('namespace', 'INJECTOR_NAMESPACE') ?? defaultNamespace,
+    serviceName: pick('service-name', 'INJECTOR_SERVICE_NAME') ?? defaultServiceName,
+    webhookConfigName: pick('webhook-config-name', 'INJECTOR_WEBHOOK_CONFIG_NAME') ?? defaultWebhookConfigName,
+    caSecretName: pick('ca-secret-name', 'INJECTOR_CA_SECRET_NAME') ?? defaultCaSecretName,
+    detectNativeSidecars: bool('detect-native-sidecars', 'INJECTOR_DETECT_NATIVE_SIDECARS', inCluster)
+  }
+  for (const [flag, value] of [['namespace', settings.namespace], ['service-name', settings.serviceName], ['webhook-config-name', settings.webhookConfigName], ['ca-secret-name', settings.caSecretName]]) {
+    if (!dns1123.test(value ?? '')) throw new KubeSettingsError(`--${flag ?? ''} must be a Kubernetes object name, got '${value ?? ''}'`)
+  }
+  if (!settings.selfManagedTls && !settings.detectNativeSidecars) return undefined
+  return settings
+}
+
+export interface KubeIntegration {
+  certificates?: SelfManagedTls
+  facts?: (pod: Pod) => ClusterFacts
+  stop: () => void
+}
+
+export interface KubeIntegrationOptions {
+  logger: KubeLogger & { child: (bindings: Record<string, unknown>) => KubeLogger }
+  /** Defaults to KubeConfig.loadFromDefault(): KUBECONFIG, ~/.kube/config, then the pod's service account. */
+  kubeConfig?: KubeConfig
+}
+
+export function startKubeIntegration (settings: KubeSettings, options: KubeIntegrationOptions): KubeIntegration {
+  const kubeConfig = options.kubeConfig ?? defaultKubeConfig()
+  const api = createKubeApi(kubeConfig)
+  let detector: NativeSidecarDetector | undefined
+  const integration: KubeIntegration = { stop: () => { detector?.stop() } }
+  if (settings.selfManagedTls) {
+    integration.certificates = createSelfManagedTls({
+      api,
+      namespace: settings.namespace,
+      serviceName: settings.serviceName,
+      webhookConfigName: settings.webhookConfigName,
+      caSecretName: settings.caSecretName,
+      logger: options.logger.child({ component: 'self-managed-tls' })
+    })
+  }
+  if (settings.detectNativeSidecars) {
+    const started = startNativeSidecarDetector({ api, logger: options.logger.child({ component: 'native-sidecars' }) })
+    detector = started
+    integration.facts = pod => started.facts(pod)
+  }
+  return integration
+}
+
+function defaultKubeConfig (): KubeConfig {
+  const kubeConfig = new KubeConfig()
+  kubeConfig.loadFromDefault()
+  return kubeConfig
+}
