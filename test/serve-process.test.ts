@@ -10,6 +10,9 @@ import { runLoad } from './helpers/load.js'
 import { createVolume } from './helpers/volume.js'
 import { reviewFor, samplePod } from './helpers/webhook.js'
 
+// Spawning a TypeScript child and draining it takes ~15 s, more on a busy machine: tap's 30 s default is too tight.
+t.setTimeout(120_000)
+
 const ca = await createTestCa()
 const serving = await issueTestServing(ca)
 
@@ -53,7 +56,7 @@ t.test('SIGTERM under load: readiness false, Connection: close, no failed reques
   child.kill('SIGTERM') // a second signal during the drain must not cut it short
   const result = await load
   t.equal(result.failed, 0, `no failed request (${result.errors.slice(0, 3).join('; ')})`)
-  t.ok(result.ok > 50, `${result.ok} requests answered`)
+  t.ok(result.keptAlive > 0, `${result.keptAlive} answers before SIGTERM kept their connection`)
   t.ok(result.closed > 0, `${result.closed} answers after SIGTERM carried Connection: close`)
 
   const code = await Promise.race([exited, sleep(10_000).then(() => 'timeout')])

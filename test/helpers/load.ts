@@ -20,15 +20,17 @@ export interface LoadResult {
   ok: number
   failed: number
   errors: string[]
-  /** Answers that carried Connection: close. */
+  /** Answers to kept-alive requests that carried Connection: close (the server ended the connection). */
   closed: number
-  /** Fingerprint of the server certificate on each new connection, in order; `at` is Date.now(). */
-  handshakes: Array<{ at: number, fingerprint256: string }>
+  /** Answers to kept-alive requests that left the connection open. */
+  keptAlive: number
+  /** Fingerprint of the server certificate on each new connection; `startedAt` is Date.now() when it began connecting. */
+  handshakes: Array<{ startedAt: number, fingerprint256: string }>
 }
 
 export async function runLoad (options: LoadOptions): Promise<LoadResult> {
   const agent = new Agent({ keepAlive: true, ca: options.ca, maxSockets: options.concurrency ?? 4 })
-  const result: LoadResult = { ok: 0, failed: 0, errors: [], closed: 0, handshakes: [] }
+  const result: LoadResult = { ok: 0, failed: 0, errors: [], closed: 0, keptAlive: 0, handshakes: [] }
   const end = Date.now() + options.durationMs
   const max = options.maxRequests ?? 100_000
   let sent = 0
@@ -37,7 +39,11 @@ export async function runLoad (options: LoadOptions): Promise<LoadResult> {
       sent++
       try {
         const answer = await post(options, fresh ? undefined : agent, result)
-        if (answer.connectionClose) result.closed++
+        // Fresh-connection workers ask for Connection: close themselves: only kept-alive answers tell.
+        if (!fresh) {
+          if (answer.connectionClose) result.closed++
+          else result.keptAlive++
+        }
         const uid = answer.status === 200 ? (JSON.parse(answer.body) as { response?: { uid?: string } }).response?.uid : undefined
         if (uid === options.uid) result.ok++
         else { result.failed++; result.errors.push(`status ${answer.status}: ${answer.body.slice(0, 200)}`) }
@@ -77,8 +83,10 @@ async function post (options: LoadOptions, agent: Agent | undefined, result: Loa
     req.on('socket', socket => {
       const tlsSocket = socket as TLSSocket
       if (req.reusedSocket) return
+      // Taken before the TCP connect: a connection started after a certificate swap is accepted after it.
+      const startedAt = Date.now()
       tlsSocket.once('secureConnect', () => {
-        result.handshakes.push({ at: Date.now(), fingerprint256: tlsSocket.getPeerCertificate().fingerprint256 })
+        result.handshakes.push({ startedAt, fingerprint256: tlsSocket.getPeerCertificate().fingerprint256 })
       })
     })
     req.setTimeout(10_000, () => req.destroy(new Error('client timeout after 10 s')))
