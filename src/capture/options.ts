@@ -49,6 +49,10 @@ export interface CaptureOptions {
   readonly dropInvalid: boolean
   /** --dual-stack: write IPv6 rules even if the pod's first address is IPv4. */
   readonly dualStack: boolean
+  /** --redirect-dns (REDIRECT_DNS, ISTIO_META_DNS_CAPTURE): DNS to the resolv.conf servers goes to the agent on 15053. */
+  readonly redirectDns: boolean
+  /** --capture-all-dns: with --redirect-dns, every destination port 53 is captured, not only the resolv.conf servers. */
+  readonly captureAllDns: boolean
   /** ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR: the "local" IPv4 destination (IPv6 always uses ::1/128). */
   readonly loopbackCidr: Cidr
   /** ISTIO_OUTBOUND_OWNER_GROUPS: only these groups are captured (`*` = all). */
@@ -77,7 +81,6 @@ export type CaptureProblemCode =
   | 'invalid-log-level'
   | 'unknown-interception-mode'
   | 'tproxy-unsupported'
-  | 'dns-capture-unsupported'
   | 'conflicting-owner-groups'
 
 /** One reason why the command line or the environment cannot be used; `code` is stable. */
@@ -87,7 +90,8 @@ export interface CaptureProblem {
 }
 
 export type CaptureOptionsResult =
-  | { readonly ok: true, readonly options: CaptureOptions }
+  /** `warnings`: values that were tolerated (e.g. an unknown log level), to be logged. */
+  | { readonly ok: true, readonly options: CaptureOptions, readonly warnings: readonly CaptureProblem[] }
   | { readonly ok: false, readonly problems: readonly CaptureProblem[] }
 
 type Env = Readonly<Record<string, string | undefined>>
@@ -161,6 +165,8 @@ const usageRows: ReadonlyArray<readonly [string, string]> = [
   ['-c, --istio-exclude-interfaces NICS', 'these interfaces are never captured'],
   ['--drop-invalid', 'drop packets conntrack marks INVALID'],
   ['--dual-stack', 'also write IPv6 rules (otherwise: when the pod\'s first address is IPv6)'],
+  ['--redirect-dns', 'send DNS for the resolv.conf servers to the agent on 15053'],
+  ['--capture-all-dns', 'with --redirect-dns: every port-53 destination'],
   ['-n, --dry-run', 'print the iptables-restore input, change nothing'],
   ['--log_output_level SCOPE:LEVEL', 'debug also prints the applied rules; warn/error/none quieten'],
   ['-h, --help', 'this text']
@@ -365,13 +371,8 @@ export function parseCaptureOptions (args: readonly string[], env: Env): Capture
   const dropInvalid = bool('drop-invalid')
   const dualStack = bool('dual-stack')
   const dryRun = bool('dry-run')
-
-  // DNS capture (REDIRECT_DNS / ISTIO_META_DNS_CAPTURE) would need the resolv.conf servers and conntrack
-  // zones; refusing is better than a pod whose DNS silently bypasses the proxy.
-  if (bool('redirect-dns')) {
-    problems.push({ code: 'dns-capture-unsupported', message: 'DNS capture (--redirect-dns, REDIRECT_DNS or ISTIO_META_DNS_CAPTURE) is not supported yet' })
-  }
-  bool('capture-all-dns')
+  const redirectDns = bool('redirect-dns')
+  const captureAllDns = bool('capture-all-dns')
 
   let loopbackCidr = parseCidr('127.0.0.1/32') as Cidr
   const loopbackText = env.ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR
@@ -403,12 +404,15 @@ export function parseCaptureOptions (args: readonly string[], env: Env): Capture
     problems.push({ code: 'conflicting-owner-groups', message: 'set only one of ISTIO_OUTBOUND_OWNER_GROUPS and ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE' })
   }
 
+  // The log level comes from a pod annotation (sidecar.istio.io/agentLogLevel): a bad one is not worth
+  // failing the pod's start for, so it is a warning and the level stays info.
+  const warnings: CaptureProblem[] = []
   let logLevel: LogLevel = 'info'
   const logText = values.log_output_level
   if (typeof logText === 'string' && logText.trim() !== '') {
     const level = parseLogLevel(logText.trim())
     if (level === undefined) {
-      problems.push({ code: 'invalid-log-level', message: `--log_output_level: '${logText}' is not a list of scope:level (levels: debug, info, warn, error, none)` })
+      warnings.push({ code: 'invalid-log-level', message: `--log_output_level: '${logText}' is not a list of scope:level (levels: debug, info, warn, error, none); using info` })
     } else {
       logLevel = level
     }
@@ -433,13 +437,16 @@ export function parseCaptureOptions (args: readonly string[], env: Env): Capture
       excludeInterfaces,
       dropInvalid,
       dualStack,
+      redirectDns,
+      captureAllDns,
       loopbackCidr,
       ownerGroupsInclude,
       ownerGroupsExclude,
       dryRun,
       logLevel,
       help: values.help === true
-    }
+    },
+    warnings
   }
 }
 
@@ -456,14 +463,15 @@ function parseGoBool (text: string): boolean | undefined {
   return undefined
 }
 
-const levels: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'none']
+const levels: Readonly<Record<string, LogLevel>> = { debug: 'debug', info: 'info', warn: 'warn', warning: 'warn', error: 'error', fatal: 'error', none: 'none' }
 
 /** Istio's `scope:level,scope:level` (or a bare level); the `default` scope decides. */
 function parseLogLevel (text: string): LogLevel | undefined {
   let result: LogLevel = 'info'
   for (const entry of text.split(',')) {
     const [scope, level] = entry.includes(':') ? entry.split(':', 2) : ['default', entry]
-    const known = levels.find(l => l === level?.trim())
+    const name = level?.trim() ?? ''
+    const known = Object.hasOwn(levels, name) ? levels[name] : undefined
     if (known === undefined) return undefined
     if (scope?.trim() === 'default') result = known
   }

@@ -45,7 +45,7 @@ export function parseIptablesSave (text: string): SavedRules {
   return tables
 }
 
-const ourTables: readonly TableName[] = ['nat', 'mangle']
+const ourTables: readonly TableName[] = ['nat', 'mangle', 'raw']
 const builtinChains = new Set(['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'])
 
 function isOurChain (chain: string): boolean {

@@ -4,17 +4,23 @@
 // prints them (`-s`/`-d`/`-i`/`-o`/`-p` first, `-m tcp` before `--dport`), which matches the same
 // packets as Istio's text and lets reconcile.ts compare the live rules with a string comparison.
 import type { Cidr, Family } from './cidr.js'
+import type { DnsServer } from './dns.js'
+import { parseResolvConf } from './dns.js'
 import type { CaptureOptions } from './options.js'
 
-export type TableName = 'nat' | 'mangle'
+export type TableName = 'nat' | 'mangle' | 'raw'
 
 export const istioChains = {
   inbound: 'ISTIO_INBOUND',
   redirect: 'ISTIO_REDIRECT',
   inRedirect: 'ISTIO_IN_REDIRECT',
   output: 'ISTIO_OUTPUT',
+  outputDns: 'ISTIO_OUTPUT_DNS',
   drop: 'ISTIO_DROP'
 } as const
+
+/** The agent's DNS proxy port (istio-agent listens on 15053). */
+export const dnsProxyPort = 15053
 
 /** One rule: appended (`-A`) or inserted at the top (`-I CHAIN 1`) of a chain. */
 export interface RuleOp {
@@ -34,12 +40,14 @@ export interface Ruleset {
 }
 
 interface Match {
-  readonly s?: string
-  readonly d?: string
+  /** Source / destination; undefined means any (capture-all DNS). */
+  readonly s?: string | undefined
+  readonly d?: string | undefined
   readonly notD?: string
   readonly i?: string
   readonly o?: string
   readonly p?: 'tcp' | 'udp'
+  readonly sport?: number
   readonly dport?: number
   readonly notDport?: number
   /** Further matches, already written (`-m owner --uid-owner 1337`). */
@@ -56,6 +64,7 @@ function spec (match: Match): string {
   if (match.i !== undefined) parts.push(`-i ${match.i}`)
   if (match.o !== undefined) parts.push(`-o ${match.o}`)
   if (match.p !== undefined) parts.push(`-p ${match.p}`)
+  if (match.sport !== undefined) parts.push(`-m ${match.p ?? 'tcp'} --sport ${match.sport}`)
   if (match.dport !== undefined) parts.push(`-m ${match.p ?? 'tcp'} --dport ${match.dport}`)
   if (match.notDport !== undefined) parts.push(`-m ${match.p ?? 'tcp'} ! --dport ${match.notDport}`)
   if (match.m !== undefined) parts.push(match.m)
@@ -80,9 +89,34 @@ export function familiesFor (options: CaptureOptions, podHasIpv6: boolean): read
   return podHasIpv6 || options.dualStack ? ['ipv4', 'ipv6'] : ['ipv4']
 }
 
-export function buildRuleset (options: CaptureOptions, family: Family): Ruleset {
+/** What the pod tells the rules: whether it has IPv6, and its /etc/resolv.conf (read only for DNS capture). */
+export interface PodFacts {
+  readonly podHasIpv6: boolean
+  readonly resolvConf?: () => string | undefined
+}
+
+/** The rulesets to write for this pod, one per family, and what is worth a warning. */
+export function buildRulesets (options: CaptureOptions, facts: PodFacts): { rulesets: Ruleset[], warnings: string[] } {
+  const families = familiesFor(options, facts.podHasIpv6)
+  const warnings: string[] = []
+  let servers: DnsServer[] = []
+  if (options.redirectDns && !options.captureAllDns) {
+    servers = parseResolvConf(facts.resolvConf?.() ?? '')
+    for (const family of families) {
+      const label = family === 'ipv4' ? 'IPv4' : 'IPv6'
+      if (!servers.some(s => s.family === family)) warnings.push(`${label}: DNS capture is on but /etc/resolv.conf names no ${label} nameserver; no DNS is redirected`)
+    }
+  }
+  return { rulesets: families.map(family => buildRuleset(options, family, servers)), warnings }
+}
+
+/**
+ * The rules of one family. `dnsServers` (from the pod's resolv.conf) matter only with --redirect-dns
+ * and without --capture-all-dns; each family uses its own servers.
+ */
+export function buildRuleset (options: CaptureOptions, family: Family, dnsServers: readonly DnsServer[] = []): Ruleset {
   const v6 = family === 'ipv6'
-  const { inbound, redirect, inRedirect, output, drop } = istioChains
+  const { inbound, redirect, inRedirect, output, outputDns, drop } = istioChains
   // The proxy's inbound passthrough connects to the app from 127.0.0.6 (::6 for IPv6).
   const inboundPassthrough = v6 ? '::6/128' : '127.0.0.6/32'
   const localhost = v6 ? '::1/128' : options.loopbackCidr.text
@@ -91,6 +125,11 @@ export function buildRuleset (options: CaptureOptions, family: Family): Ruleset 
   const chains: Array<{ table: TableName, chain: string }> = []
   const ops: RuleOp[] = []
   const append = (chain: string, match: Match, table: TableName = 'nat'): void => { ops.push({ table, op: 'append', chain, spec: spec(match) }) }
+  const hostBits = v6 ? 128 : 32
+  const servers = dnsServers.filter(s => s.family === family).map(s => `${s.address}/${hostBits}`)
+  // Without a known server (and without capture-all) nothing is redirected, but the owner rules keep their DNS form.
+  const dns = options.redirectDns
+  const dnsTargets: ReadonlyArray<string | undefined> = !dns ? [] : options.captureAllDns ? [undefined] : servers
   const insert = (chain: string, match: Match): void => { ops.push({ table: 'nat', op: 'insert', chain, spec: spec(match) }) }
 
   for (const chain of [inbound, redirect, inRedirect, output]) chains.push({ table: 'nat', chain })
@@ -145,8 +184,16 @@ export function buildRuleset (options: CaptureOptions, family: Family): Ruleset 
     ...options.proxyGids.map(id => ['--gid-owner', id] as const)
   ]
   for (const [flag, id] of owners) {
-    append(output, { notD: localhost, o: 'lo', p: 'tcp', notDport: options.inboundTunnelPort, m: `-m owner ${flag} ${id}`, j: inRedirect })
-    if (!loopbackIncluded) append(output, { o: 'lo', m: `-m owner ! ${flag} ${id}`, j: 'RETURN' })
+    // With DNS capture, the proxy's DNS over lo is not looped to inbound (uids only, as in Istio) and the
+    // app's DNS over lo is left to the DNS rules below.
+    if (dns && flag === '--uid-owner') {
+      append(output, { notD: localhost, o: 'lo', p: 'tcp', m: `-m multiport ! --dports 53,${options.inboundTunnelPort} -m owner ${flag} ${id}`, j: inRedirect })
+    } else {
+      append(output, { notD: localhost, o: 'lo', p: 'tcp', notDport: options.inboundTunnelPort, m: `-m owner ${flag} ${id}`, j: inRedirect })
+    }
+    if (!loopbackIncluded) {
+      append(output, dns ? { o: 'lo', p: 'tcp', notDport: 53, m: `-m owner ! ${flag} ${id}`, j: 'RETURN' } : { o: 'lo', m: `-m owner ! ${flag} ${id}`, j: 'RETURN' })
+    }
     append(output, { m: `-m owner ${flag} ${id}`, j: 'RETURN' })
   }
   // 13. Capture by process group (env only).
@@ -154,6 +201,28 @@ export function buildRuleset (options: CaptureOptions, family: Family): Ruleset 
     append(output, { m: options.ownerGroupsInclude.map(g => `-m owner ! --gid-owner ${g}`).join(' '), j: 'RETURN' })
   }
   for (const group of options.ownerGroupsExclude) append(output, { m: `-m owner --gid-owner ${group}`, j: 'RETURN' })
+
+  // 14. DNS to the pod's servers (or any, with capture-all) goes to the agent; the proxy's own DNS
+  // returned above. Conntrack zones keep the app → agent and agent → server flows apart even when
+  // their 5-tuples coincide: the proxy's queries and the servers' replies in zone 1, the app's
+  // queries and the agent's replies in zone 2. The first CT target that matches wins (xt_CT ignores
+  // packets that already have a conntrack template), so the owner rules come first.
+  if (dnsTargets.length > 0) {
+    chains.push({ table: 'nat', chain: outputDns }, { table: 'raw', chain: outputDns }, { table: 'raw', chain: inbound })
+    append(output, { j: outputDns })
+    for (const server of dnsTargets) {
+      append(outputDns, { d: server, p: 'tcp', dport: 53, j: `REDIRECT --to-ports ${dnsProxyPort}` })
+      append(outputDns, { d: server, p: 'udp', dport: 53, j: `REDIRECT --to-ports ${dnsProxyPort}` })
+    }
+    append('OUTPUT', { j: outputDns }, 'raw')
+    append('PREROUTING', { j: inbound }, 'raw')
+    for (const [flag, id] of owners) {
+      append(outputDns, { p: 'udp', dport: 53, m: `-m owner ${flag} ${id}`, j: 'CT --zone 1' }, 'raw')
+      append(outputDns, { p: 'udp', sport: dnsProxyPort, m: `-m owner ${flag} ${id}`, j: 'CT --zone 2' }, 'raw')
+    }
+    for (const server of dnsTargets) append(outputDns, { d: server, p: 'udp', dport: 53, j: 'CT --zone 2' }, 'raw')
+    for (const server of dnsTargets) append(inbound, { s: server, p: 'udp', sport: 53, j: 'CT --zone 1' }, 'raw')
+  }
 
   // 15. Explicit localhost (container to container) is never captured.
   append(output, { d: localhost, j: 'RETURN' })
@@ -200,7 +269,7 @@ export interface RestoreCleanup {
   readonly dropChains: ReadonlyArray<{ readonly table: TableName, readonly chain: string }>
 }
 
-const tableOrder: readonly TableName[] = ['nat', 'mangle']
+const tableOrder: readonly TableName[] = ['nat', 'mangle', 'raw']
 
 /**
  * iptables-restore input for `--noflush`. Our chains are declared with `:CHAIN - [0:0]`, which creates

@@ -2,12 +2,13 @@
 // rules (src/capture, pure) and applies them with one `iptables-restore --noflush` per family, after
 // comparing with `iptables-save` so that a re-run of the init container changes nothing.
 import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { networkInterfaces } from 'node:os'
 import type { LogLevel } from '../capture/options.js'
 import { formatCaptureUsage, parseCaptureOptions } from '../capture/options.js'
 import { planRestore } from '../capture/reconcile.js'
 import type { Ruleset } from '../capture/rules.js'
-import { buildRuleset, commandsFor, detectIpv6, familiesFor, renderDryRun } from '../capture/rules.js'
+import { buildRulesets, commandsFor, detectIpv6, renderDryRun } from '../capture/rules.js'
 import type { CliCommand, CliIo } from './io.js'
 import { UsageError } from './io.js'
 
@@ -26,22 +27,29 @@ export interface InterfaceAddress {
 export interface CaptureDeps {
   readonly exec: (command: string, args: readonly string[], stdin?: string) => Promise<ExecResult>
   readonly interfaces: () => readonly InterfaceAddress[]
+  /** The pod's /etc/resolv.conf, or undefined when there is none. */
+  readonly resolvConf: () => string | undefined
 }
 
 const execTimeoutMs = 60_000
 
 export function execCommand (command: string, args: readonly string[], stdin?: string): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], timeout: execTimeoutMs })
+    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] })
+    // Not spawn's own `timeout`: its timer is cleared only on 'exit', which a command that is not
+    // found never emits, so the process would linger for the whole timeout.
+    const timer = setTimeout(() => { child.kill('SIGKILL') }, execTimeoutMs)
     let stdout = ''
     let stderr = ''
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
     child.on('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer)
       if (err.code === 'ENOENT') resolve({ status: 'not-found' })
       else reject(err)
     })
     child.on('close', (code, signal) => {
+      clearTimeout(timer)
       resolve({ status: 'exited', code: code ?? 128, stdout, stderr: signal === null ? stderr : `${stderr}killed by ${signal}\n` })
     })
     // A command that exits before reading its stdin (EPIPE) still reports through 'close'.
@@ -55,7 +63,15 @@ export function listInterfaces (): InterfaceAddress[] {
     (addresses ?? []).map(a => ({ name, address: a.address, family: a.family, internal: a.internal })))
 }
 
-export const run: CliCommand = (args, io) => runCapture(args, io, { exec: execCommand, interfaces: listInterfaces })
+export function readResolvConf (): string | undefined {
+  try {
+    return readFileSync('/etc/resolv.conf', 'utf8')
+  } catch {
+    return undefined
+  }
+}
+
+export const run: CliCommand = (args, io) => runCapture(args, io, { exec: execCommand, interfaces: listInterfaces, resolvConf: readResolvConf })
 
 const rank: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3, none: 4 }
 
@@ -83,8 +99,10 @@ export async function runCapture (args: readonly string[], io: CliIo, deps: Capt
     else io.stdout(`capture: ${text}\n`)
   }
 
-  const podHasIpv6 = detectIpv6(deps.interfaces())
-  const rulesets = familiesFor(options, podHasIpv6).map(family => buildRuleset(options, family))
+  for (const warning of parsed.warnings) log('warn', `${warning.code}: ${warning.message}`)
+
+  const { rulesets, warnings } = buildRulesets(options, { podHasIpv6: detectIpv6(deps.interfaces()), resolvConf: deps.resolvConf })
+  for (const warning of warnings) log('warn', warning)
   if (options.dryRun) {
     io.stdout(renderDryRun(rulesets))
     return 0

@@ -1,9 +1,41 @@
 // The golden cases: one per option, each with the flags and why it matters. Shared by rules.test.ts
 // (rule text) and netns.test.ts (the same rules as iptables-save lists them after a real apply).
+import type { CaptureOptions } from '../../src/capture/options.js'
+import { parseCaptureOptions } from '../../src/capture/options.js'
+import type { Ruleset } from '../../src/capture/rules.js'
+import { buildRulesets } from '../../src/capture/rules.js'
+
 /** The init container's args as the injector writes them (shared/reference/istio-semantics.md §3.2). */
 export const sidecarArgs = ['-p', '15001', '-z', '15006', '-u', '1337', '-m', 'REDIRECT', '-i', '*', '-x', '', '-b', '*', '-d', '15090,15021,15020']
 
-export interface GoldenCase { name: string, args: string[], env?: Record<string, string>, ipv6?: boolean, why: string }
+export interface GoldenCase {
+  name: string
+  args: readonly string[]
+  env?: Record<string, string>
+  /** The pod has IPv6 (its first address). */
+  ipv6?: boolean
+  /** The pod's /etc/resolv.conf (read for DNS capture). */
+  resolvConf?: string
+  why: string
+}
+
+/** The injected init container of test/fixtures/injected/annotated.*.yaml (the core's golden pod with every traffic annotation). */
+export const annotatedArgs = ['-p', '15001', '-z', '15006', '-u', '1337', '-m', 'REDIRECT', '-i', '10.0.0.0/8,172.16.0.0/12', '-x', '10.96.0.1/32', '-b', '9080,9443',
+  '-d', '15090,15021,9443,15030', '-q', '443', '-o', '3306,5432', '-k', 'net1', '-c', 'eth9', '--log_output_level=default:debug']
+
+const kubeResolvConf = 'search default.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n'
+
+export function optionsOf (args: readonly string[], env: Record<string, string> = {}): CaptureOptions {
+  const parsed = parseCaptureOptions(args, env)
+  if (!parsed.ok) throw new Error(parsed.problems.map(p => `${p.code}: ${p.message}`).join('; '))
+  return parsed.options
+}
+
+/** The rulesets of a case, built the way the capture command builds them. */
+export function rulesetsOf (c: GoldenCase): { options: CaptureOptions, rulesets: Ruleset[] } {
+  const options = optionsOf(c.args, c.env)
+  return { options, rulesets: buildRulesets(options, { podHasIpv6: c.ipv6 === true, resolvConf: () => c.resolvConf }).rulesets }
+}
 
 export const goldenCases: GoldenCase[] = [
   { name: 'default-sidecar', args: [...sidecarArgs, '--log_output_level=default:info'], why: 'the injector\'s default init args' },
@@ -26,5 +58,11 @@ export const goldenCases: GoldenCase[] = [
   { name: 'outbound-owner-groups-exclude', args: sidecarArgs, env: { ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE: '888,ftp' }, why: 'one --gid-owner RETURN per group' },
   { name: 'drop-invalid', args: [...sidecarArgs, '--drop-invalid'], why: 'mangle ISTIO_DROP for conntrack INVALID' },
   { name: 'host-ipv4-loopback-cidr', args: sidecarArgs, env: { ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR: '127.0.0.1/8' }, why: 'every 127.0.0.1/32 becomes 127.0.0.0/8; 127.0.0.6/32 unchanged' },
-  { name: 'custom-ports', args: ['-p', '16001', '-z', '16006', '-e', '16008', '-b', '*', '-i', '*'], why: 'custom redirect targets and tunnel port' }
+  { name: 'custom-ports', args: ['-p', '16001', '-z', '16006', '-e', '16008', '-b', '*', '-i', '*'], why: 'custom redirect targets and tunnel port' },
+  { name: 'dns-sidecar', args: sidecarArgs, env: { ISTIO_META_DNS_CAPTURE: 'true' }, resolvConf: kubeResolvConf, why: 'DNS capture from proxyMetadata: the resolv.conf server to 15053, conntrack zones in raw' },
+  { name: 'dns-uid-gid', args: [...sidecarArgs, '-u', '3,4', '-g', '1,2', '--redirect-dns'], resolvConf: 'nameserver 127.0.0.53\n', why: 'DNS forms of the owner rules: uids get multiport ! 53,15008, gids keep ! 15008' },
+  { name: 'dns-capture-all', args: [...sidecarArgs, '--redirect-dns', '--capture-all-dns'], why: 'capture-all: every port-53 destination, no -d' },
+  { name: 'dns-dual-stack', args: sidecarArgs, env: { REDIRECT_DNS: 'true' }, ipv6: true, resolvConf: 'nameserver 10.96.0.10\nnameserver fd00:10:96::a\n', why: 'each family redirects its own servers' },
+  { name: 'dns-no-server', args: [...sidecarArgs, '--redirect-dns'], resolvConf: '# no nameserver\n', why: 'no known server: owner rules in DNS form, nothing redirected' },
+  { name: 'injected-annotated', args: annotatedArgs, env: { ISTIO_META_DNS_CAPTURE: 'true' }, resolvConf: kubeResolvConf, why: 'the core\'s annotated pod: every traffic annotation plus DNS capture' }
 ]

@@ -6,12 +6,13 @@
 import t from 'tap'
 import { execFile, spawn, spawnSync } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { parseCaptureOptions } from '../../src/capture/options.js'
+import ts from 'typescript'
 import { planRestore } from '../../src/capture/reconcile.js'
-import { buildRuleset, familiesFor } from '../../src/capture/rules.js'
-import { goldenCases, sidecarArgs } from './golden-cases.js'
+import { goldenCases, rulesetsOf, sidecarArgs } from './golden-cases.js'
 
 const repo = fileURLToPath(new URL('../../', import.meta.url))
 const id = `${process.pid % 100000}`
@@ -24,13 +25,13 @@ const peerIp = '192.0.2.1'
 const peerFarIp = '198.51.100.1'
 const stepTimeoutMs = 20_000
 
-interface Run { code: number, stdout: string, stderr: string }
+interface Run { code: number, stdout: string, stderr: string, timedOut: boolean }
 
 function run (command: string, args: readonly string[], timeout = stepTimeoutMs): Promise<Run> {
   return new Promise(resolve => {
     execFile(command, args, { cwd: repo, timeout, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
       const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 1
-      resolve({ code, stdout, stderr: err !== null && typeof err.code !== 'number' ? `${stderr}${err.message}` : stderr })
+      resolve({ code, stdout, stderr: err !== null && typeof err.code !== 'number' ? `${stderr}${err.message}` : stderr, timedOut: err?.killed === true })
     })
   })
 }
@@ -53,39 +54,73 @@ function cannotRun (): string | undefined {
 }
 
 // A tiny peer program, run with `node -e` inside a namespace (no file to read, so it also runs as uid 1337):
-//   serve name@host:port ...   answer each connection with the listener's name; prints "ready"
-//   connect host port          print the first line answered, or error:CODE / timeout
+//   serve [udp:]name@host:port[>uhost:uport] ...   answer each TCP connection / UDP datagram with the
+//       listener's name; with `>`, a UDP listener first asks uhost:uport and answers `name>its answer`
+//       (a DNS agent relaying upstream); prints "ready"
+//   agent   for each "tcp|udp host port" line on stdin, connect or send and print the first line
+//           answered, or error:CODE / timeout (one process per namespace and uid)
 const peerProgram = `
 const net = require('node:net')
+const dgram = require('node:dgram')
 const [mode, ...rest] = process.argv.slice(1)
+const split = address => { const i = address.lastIndexOf(':'); return [address.slice(0, i), Number(address.slice(i + 1))] }
+const ask = (host, port) => new Promise(resolve => {
+  const socket = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4')
+  const timer = setTimeout(() => { socket.close(); resolve('timeout') }, 3000)
+  socket.on('message', msg => { clearTimeout(timer); socket.close(); resolve(msg.toString().split('\\n')[0]) })
+  socket.on('error', err => { clearTimeout(timer); socket.close(); resolve('error:' + err.code) })
+  socket.send('query', port, host)
+})
 if (mode === 'serve') {
   let pending = rest.length
+  const ready = () => { if (--pending === 0) console.log('ready') }
   for (const spec of rest) {
-    const [name, address] = spec.split('@')
-    const i = address.lastIndexOf(':')
-    const server = net.createServer(socket => { socket.on('error', () => {}); socket.end(name + '\\n') })
-    server.on('error', err => { console.log('listen-error ' + spec + ' ' + err.code); process.exit(1) })
-    server.listen({ host: address.slice(0, i), port: Number(address.slice(i + 1)) }, () => { if (--pending === 0) console.log('ready') })
+    const udp = spec.startsWith('udp:')
+    const [name, target] = (udp ? spec.slice(4) : spec).split('@')
+    const [address, upstream] = target.split('>')
+    const [host, port] = split(address)
+    const fail = err => { console.log('listen-error ' + spec + ' ' + err.code); process.exit(1) }
+    if (udp) {
+      const socket = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4')
+      socket.on('error', fail)
+      socket.on('message', async (msg, from) => {
+        const answer = upstream === undefined ? name : name + '>' + await ask(...split(upstream))
+        socket.send(answer + '\\n', from.port, from.address)
+      })
+      socket.bind(port, host, ready)
+    } else {
+      const server = net.createServer(socket => { socket.on('error', () => {}); socket.end(name + '\\n') })
+      server.on('error', fail)
+      server.listen({ host, port }, ready)
+    }
   }
-  setTimeout(() => process.exit(0), 300000).unref()
-  process.on('SIGTERM', () => process.exit(0))
 } else {
-  const [host, port] = rest
-  let data = ''
-  const socket = net.connect({ host, port: Number(port) })
-  const timer = setTimeout(() => { console.log('timeout'); process.exit(0) }, 3000)
-  socket.setEncoding('utf8')
-  socket.on('data', chunk => { data += chunk })
-  socket.on('end', () => { clearTimeout(timer); console.log(data.split('\\n')[0]); process.exit(0) })
-  socket.on('error', err => { clearTimeout(timer); console.log('error:' + err.code); process.exit(0) })
+  const connect = (host, port) => new Promise(resolve => {
+    let data = ''
+    const socket = net.connect({ host, port })
+    const timer = setTimeout(() => { socket.destroy(); resolve('timeout') }, 3000)
+    socket.setEncoding('utf8')
+    socket.on('data', chunk => { data += chunk })
+    socket.on('end', () => { clearTimeout(timer); resolve(data.split('\\n')[0]) })
+    socket.on('error', err => { clearTimeout(timer); resolve('error:' + err.code) })
+  })
+  let queue = Promise.resolve()
+  require('node:readline').createInterface({ input: process.stdin }).on('line', line => {
+    const [proto, host, port] = line.split(' ')
+    queue = queue.then(() => proto === 'udp' ? ask(host, Number(port)) : connect(host, Number(port))).then(answer => { process.stdout.write(answer + '\\n') })
+  })
+  console.log('ready')
 }
+setTimeout(() => process.exit(0), 300000).unref()
+process.on('SIGTERM', () => process.exit(0))
 `
 
 const servers: ChildProcess[] = []
 
-function serve (ns: string, listeners: readonly string[]): Promise<void> {
+function serve (ns: string, listeners: readonly string[], uid?: number): Promise<void> {
+  const asUser = uid === undefined ? [] : ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups']
   return new Promise((resolve, reject) => {
-    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', peerProgram, 'serve', ...listeners], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const child = spawn('ip', ['netns', 'exec', ns, ...asUser, process.execPath, '-e', peerProgram, 'serve', ...listeners], { stdio: ['ignore', 'pipe', 'inherit'] })
     servers.push(child)
     const timer = setTimeout(() => { reject(new Error(`listeners in ${ns} not ready in time`)) }, stepTimeoutMs)
     let out = ''
@@ -98,20 +133,76 @@ function serve (ns: string, listeners: readonly string[]): Promise<void> {
   })
 }
 
-/** Connects from inside `ns`, as root or as another uid, and returns the name of the listener reached. */
-async function reach (ns: string, host: string, port: number, uid?: number): Promise<string> {
-  const client = [process.execPath, '-e', peerProgram, 'connect', host, String(port)]
+interface Agent { readonly child: ChildProcess, readonly answers: string[], readonly waiting: Array<(line: string) => void> }
+const agents = new Map<string, Promise<Agent>>()
+
+function startAgent (ns: string, uid: number | undefined): Promise<Agent> {
   const asUser = uid === undefined ? [] : ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups']
-  const r = await run('ip', ['netns', 'exec', ns, ...asUser, ...client])
-  if (r.code !== 0) throw new Error(`client exited ${r.code}: ${r.stderr}`)
-  return r.stdout.trim()
+  const child = spawn('ip', ['netns', 'exec', ns, ...asUser, process.execPath, '-e', peerProgram, 'agent'], { stdio: ['pipe', 'pipe', 'inherit'] })
+  servers.push(child)
+  const agent: Agent = { child, answers: [], waiting: [] }
+  let buffered = ''
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+    buffered += chunk
+    let newline
+    while ((newline = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, newline)
+      buffered = buffered.slice(newline + 1)
+      const waiter = agent.waiting.shift()
+      if (waiter === undefined) agent.answers.push(line)
+      else waiter(line)
+    }
+  })
+  return nextLine(agent).then(line => {
+    if (line !== 'ready') throw new Error(`client agent in ${ns} (uid ${uid ?? 0}) said ${line}`)
+    return agent
+  })
 }
 
-/** `sidecar-injector capture` itself (src/cli.ts through tap's TypeScript loader), run inside the pod namespace. */
+function nextLine (agent: Agent): Promise<string> {
+  const ready = agent.answers.shift()
+  if (ready !== undefined) return Promise.resolve(ready)
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { reject(new Error('client agent did not answer in time')) }, stepTimeoutMs)
+    agent.waiting.push(line => { clearTimeout(timer); resolve(line) })
+  })
+}
+
+/** Connects from inside `ns`, as root or as another uid, and returns the name of the listener reached. */
+async function reach (ns: string, host: string, port: number, uid?: number, proto: 'tcp' | 'udp' = 'tcp'): Promise<string> {
+  const key = `${ns}/${uid ?? 0}`
+  let agent = agents.get(key)
+  if (agent === undefined) {
+    agent = startAgent(ns, uid)
+    agents.set(key, agent)
+  }
+  const a = await agent
+  a.child.stdin?.write(`${proto} ${host} ${port}\n`)
+  return await nextLine(a)
+}
+
+/**
+ * The CLI's own sources (the dispatcher, the capture command and src/capture) transpiled once to plain
+ * JavaScript, as the build does, so that each run inside the namespace starts in milliseconds rather
+ * than going through the TypeScript loader.
+ */
+const built = mkdtempSync(join(tmpdir(), 'sicap-cli-'))
+
+function buildCli (): void {
+  const sources = ['src/cli.ts', 'src/cli/io.ts', 'src/cli/capture.ts', ...readdirSync(join(repo, 'src/capture')).filter(f => f.endsWith('.ts')).map(f => `src/capture/${f}`)]
+  for (const source of sources) {
+    const out = ts.transpileModule(readFileSync(join(repo, source), 'utf8'), { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } })
+    mkdirSync(dirname(join(built, source)), { recursive: true })
+    writeFileSync(join(built, source.replace(/\.ts$/, '.js')), out.outputText)
+  }
+  writeFileSync(join(built, 'package.json'), '{"type":"module"}\n')
+}
+
+/** `sidecar-injector capture` itself (src/cli.ts, transpiled), run inside the pod namespace. */
 async function capture (args: readonly string[], env: readonly string[] = []): Promise<Run & { ms: number }> {
   const started = process.hrtime.bigint()
   const withEnv = env.length === 0 ? [] : ['env', ...env]
-  const r = await run('ip', ['netns', 'exec', pod, ...withEnv, process.execPath, '--import=@tapjs/typescript/import', 'src/cli.ts', 'capture', ...args], 60_000)
+  const r = await run('ip', ['netns', 'exec', pod, ...withEnv, process.execPath, join(built, 'src/cli.js'), 'capture', ...args], 60_000)
   return { ...r, ms: Number((process.hrtime.bigint() - started) / 1_000_000n) }
 }
 
@@ -134,6 +225,8 @@ if (reason !== undefined) {
   t.teardown(async () => {
     for (const child of servers) child.kill('SIGTERM')
     for (const ns of [pod, peer, scratch]) await run('ip', ['netns', 'del', ns])
+    rmSync(`/etc/netns/${pod}`, { recursive: true, force: true })
+    rmSync(built, { recursive: true, force: true })
   })
 
   t.test('iptables is installed (CI installs it in .ci/run)', async t => {
@@ -143,6 +236,7 @@ if (reason !== undefined) {
   })
 
   t.test('two namespaces joined by a veth pair, listeners answering with their names', async t => {
+    buildCli()
     await must('ip', 'netns', 'add', pod)
     await must('ip', 'netns', 'add', peer)
     await must('ip', 'link', 'add', `sicp${id}`, 'type', 'veth', 'peer', 'name', `sicq${id}`)
@@ -172,7 +266,7 @@ if (reason !== undefined) {
     t.equal(first.code, 0, first.stderr)
     t.match(first.stdout, /IPv4: applied 18 rules with iptables-restore/)
     t.equal(first.stderr, '', 'no warning: iptables-save lists the rules exactly as written')
-    t.comment(`apply: ${first.ms} ms (node start and TypeScript loader included)`)
+    t.comment(`apply: ${first.ms} ms (node start included)`)
 
     t.equal(await reach(pod, peerIp, 8080), 'outbound', '(a) app → peer:8080 is redirected to the outbound listener 15001')
     t.equal(await reach(pod, peerFarIp, 8080), 'outbound', '(a) app → 198.51.100.1:8080 as well (-i *)')
@@ -236,8 +330,35 @@ if (reason !== undefined) {
 
   t.test('iptables missing from PATH: exit 1 naming the package', async t => {
     const r = await capture(sidecarArgs, ['PATH=/nonexistent'])
+    t.equal(r.timedOut, false, 'it exits by itself (no timer left behind by the failed spawn)')
     t.equal(r.code, 1)
     t.match(r.stderr, /^capture: iptables-missing: iptables-save not found on PATH; the init image needs the iptables package/)
+  })
+
+  t.test('DNS capture (ISTIO_META_DNS_CAPTURE from proxyMetadata): the app\'s DNS reaches the agent on 15053', async t => {
+    // `ip netns exec` shows /etc/netns/<name>/resolv.conf as /etc/resolv.conf to what it runs.
+    mkdirSync(`/etc/netns/${pod}`, { recursive: true })
+    writeFileSync(`/etc/netns/${pod}/resolv.conf`, `nameserver ${peerIp}\n`)
+    // The agent runs as the proxy uid and relays each query upstream, as istio-agent does.
+    await serve(pod, [`udp:dns-agent@0.0.0.0:15053>${peerIp}:53`, 'dns-agent-tcp@0.0.0.0:15053'], 1337)
+    await serve(peer, [`udp:peer-dns@${peerIp}:53`, `peer-dns-tcp@${peerIp}:53`, `udp:peer-far-dns@${peerFarIp}:53`])
+    t.equal(await reach(pod, peerIp, 53, undefined, 'udp'), 'peer-dns', 'before: app → nameserver UDP reaches it')
+
+    const r = await capture(sidecarArgs, ['ISTIO_META_DNS_CAPTURE=true'])
+    t.equal(r.code, 0, r.stderr)
+    t.match(r.stdout, /IPv4: applied 29 rules with iptables-restore/)
+    t.equal(r.stderr, '', 'no warning: the raw table rules are listed back as written too')
+    t.equal(await reach(pod, peerIp, 53, undefined, 'udp'), 'dns-agent>peer-dns', 'app → nameserver UDP/53 goes to the agent, whose own query upstream is not captured')
+    t.equal(await reach(pod, peerIp, 53), 'dns-agent-tcp', 'app → nameserver TCP/53 goes to the agent')
+    t.equal(await reach(pod, peerIp, 53, 1337, 'udp'), 'peer-dns', 'the proxy uid → nameserver is not captured')
+    t.equal(await reach(pod, peerFarIp, 53, undefined, 'udp'), 'peer-far-dns', 'UDP/53 to an address that is not a resolv.conf nameserver is not captured')
+    t.equal(await reach(pod, peerIp, 8080), 'outbound', 'TCP capture unchanged')
+    const rules = await rulesIn(pod)
+    t.equal(count(rules, '-A OUTPUT -j ISTIO_OUTPUT_DNS'), 1, 'raw OUTPUT jump')
+    t.equal(count(rules, `-A ISTIO_INBOUND -s ${peerIp}/32 -p udp -m udp --sport 53 -j CT --zone 1`), 1)
+    const again = await capture(sidecarArgs, ['ISTIO_META_DNS_CAPTURE=true'])
+    t.match(again.stdout, /IPv4: the 29 rules are already in place; nothing to do/)
+    t.equal(await rulesIn(pod), rules)
   })
 
   t.test('dry-run inside the pod changes nothing', async t => {
@@ -250,19 +371,18 @@ if (reason !== undefined) {
 
   t.test('every golden ruleset is accepted by iptables and listed back exactly as written', async t => {
     await must('ip', 'netns', 'add', scratch)
-    const clean = '*nat\nCOMMIT\n*mangle\nCOMMIT\n'
+    const clean = '*nat\nCOMMIT\n*mangle\nCOMMIT\n*raw\nCOMMIT\n'
     for (const c of goldenCases) {
       const named = Object.values(c.env ?? {}).some(v => /[a-z]/i.test(v) && !/^127\./.test(v))
-      const parsed = parseCaptureOptions(c.args, c.env ?? {})
-      if (!parsed.ok) throw new Error(`${c.name}: ${parsed.problems[0]?.message}`)
-      for (const family of familiesFor(parsed.options, c.ipv6 === true)) {
+      for (const ruleset of rulesetsOf(c).rulesets) {
+        const family = ruleset.family
         const [save, restore] = family === 'ipv4' ? ['iptables-save', 'iptables-restore'] : ['ip6tables-save', 'ip6tables-restore']
         const golden = readFileSync(fileURLToPath(new URL(`../fixtures/capture/${c.name}.rules`, import.meta.url)), 'utf8')
         const section = golden.split(/^# .*\n/m).filter(s => s !== '')[family === 'ipv4' ? 0 : 1] ?? ''
         await must('sh', '-c', `printf '%s' "$1" | ip netns exec ${scratch} ${restore}`, 'sh', clean)
         const applied = await new Promise<Run>(resolve => {
           const child = execFile('ip', ['netns', 'exec', scratch, restore, '--noflush'], { timeout: stepTimeoutMs }, (err, stdout, stderr) => {
-            resolve({ code: err === null ? 0 : 1, stdout, stderr })
+            resolve({ code: err === null ? 0 : 1, stdout, stderr, timedOut: err?.killed === true })
           })
           child.stdin?.end(section)
         })
@@ -273,7 +393,7 @@ if (reason !== undefined) {
           continue
         }
         t.equal(applied.code, 0, `${c.name} ${family}: ${restore} accepts it ${applied.stderr}`)
-        const plan = planRestore(buildRuleset(parsed.options, family), await rulesIn(scratch, save))
+        const plan = planRestore(ruleset, await rulesIn(scratch, save))
         t.equal(plan.kind, 'in-sync', `${c.name} ${family}: ${save} lists exactly the rules written`)
       }
     }

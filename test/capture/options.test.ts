@@ -56,6 +56,25 @@ t.test('long flags, env forms and precedence', async t => {
   t.equal(ok(['-n']).dryRun, true)
 })
 
+t.test('DNS capture: the flag, REDIRECT_DNS, and ISTIO_META_DNS_CAPTURE from proxyMetadata', async t => {
+  t.equal(ok([]).redirectDns, false)
+  t.equal(ok(['--redirect-dns']).redirectDns, true)
+  t.equal(ok([], { REDIRECT_DNS: 'true' }).redirectDns, true)
+  t.equal(ok([], { ISTIO_META_DNS_CAPTURE: 'true' }).redirectDns, true)
+  t.equal(ok(['--redirect-dns=false'], { ISTIO_META_DNS_CAPTURE: 'true' }).redirectDns, false, 'the flag wins')
+  t.equal(ok([], { CAPTURE_ALL_DNS: 'true' }).captureAllDns, true)
+})
+
+t.test('a bad log level is tolerated with a warning (it comes from a pod annotation)', async t => {
+  const parsed = parseCaptureOptions(['--log_output_level=default:loud'], {})
+  t.equal(parsed.ok, true)
+  if (!parsed.ok) return
+  t.equal(parsed.options.logLevel, 'info')
+  t.equal(parsed.warnings[0]?.code, 'invalid-log-level')
+  t.equal(ok(['--log_output_level=default:constructor']).logLevel, 'info', 'no prototype lookups')
+  t.equal(ok(['--log_output_level=warning']).logLevel, 'warn')
+})
+
 t.test('accepted for compatibility and ignored', async t => {
   const o = ok([...sidecarArgs, '--log_as_json', '--force-apply', '--reconcile', '-t', '1337', '-r', '133'])
   t.equal(o.envoyPort, 15001)
@@ -96,8 +115,7 @@ const refusals: Array<{ args: string[], env?: Record<string, string>, code: Capt
   { args: [], env: { ISTIO_INBOUND_INTERCEPTION_MODE: 'TPROXY' }, code: 'tproxy-unsupported', mentions: /env ISTIO_INBOUND_INTERCEPTION_MODE/ },
   { args: ['-m', 'redirect'], code: 'unknown-interception-mode', mentions: /unknown interception mode 'redirect'/ },
   { args: ['-m', 'NONE'], code: 'unknown-interception-mode', mentions: /'NONE'/ },
-  { args: ['--redirect-dns'], code: 'dns-capture-unsupported', mentions: /DNS capture/ },
-  { args: [], env: { ISTIO_META_DNS_CAPTURE: 'true' }, code: 'dns-capture-unsupported', mentions: /ISTIO_META_DNS_CAPTURE/ },
+  { args: [], env: { ISTIO_META_DNS_CAPTURE: 'maybe' }, code: 'invalid-boolean', mentions: /env ISTIO_META_DNS_CAPTURE/ },
   { args: ['--run-validation'], code: 'unsupported-flag', mentions: /CNI validation/ },
   { args: ['--native-nftables'], code: 'unsupported-flag', mentions: /native-nftables/ },
   { args: ['--bogus'], code: 'unknown-flag', mentions: /'--bogus'/ },
@@ -105,7 +123,6 @@ const refusals: Array<{ args: string[], env?: Record<string, string>, code: Capt
   { args: ['extra'], code: 'unexpected-argument', mentions: /extra/ },
   { args: ['--dry-run=maybe'], code: 'invalid-boolean', mentions: /'maybe' is not a boolean/ },
   { args: [], env: { DROP_INVALID: 'yes' }, code: 'invalid-boolean', mentions: /env DROP_INVALID/ },
-  { args: ['--log_output_level=default:loud'], code: 'invalid-log-level', mentions: /loud/ },
   { args: [], env: { ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR: '::1/128' }, code: 'invalid-cidr', mentions: /not an IPv4 CIDR/ },
   { args: [], env: { ISTIO_OUTBOUND_OWNER_GROUPS: 'java', ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE: '888' }, code: 'conflicting-owner-groups', mentions: /only one/ }
 ]

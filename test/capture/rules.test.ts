@@ -4,28 +4,19 @@
 import t from 'tap'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { parseCaptureOptions } from '../../src/capture/options.js'
-import type { CaptureOptions } from '../../src/capture/options.js'
-import { goldenCases, sidecarArgs } from './golden-cases.js'
-import { buildRuleset, detectIpv6, expectedChains, familiesFor, renderDryRun } from '../../src/capture/rules.js'
+import { goldenCases, optionsOf, rulesetsOf, sidecarArgs } from './golden-cases.js'
+import { buildRuleset, detectIpv6, expectedChains, renderDryRun } from '../../src/capture/rules.js'
 
 const fixtures = fileURLToPath(new URL('../fixtures/capture/', import.meta.url))
 const update = process.env.CAPTURE_GOLDEN_UPDATE === '1'
 
-function optionsOf (args: readonly string[], env: Record<string, string> = {}): CaptureOptions {
-  const parsed = parseCaptureOptions(args, env)
-  if (!parsed.ok) throw new Error(parsed.problems.map(p => p.message).join('; '))
-  return parsed.options
-}
-
-function render (args: readonly string[], env: Record<string, string> = {}, podHasIpv6 = false): string {
-  const options = optionsOf(args, env)
-  return renderDryRun(familiesFor(options, podHasIpv6).map(f => buildRuleset(options, f)))
+function render (args: readonly string[], env: Record<string, string> = {}): string {
+  return renderDryRun(rulesetsOf({ name: '', args, env, why: '' }).rulesets)
 }
 
 for (const c of goldenCases) {
   t.test(`golden ${c.name}: ${c.why}`, async t => {
-    const actual = render(c.args, c.env, c.ipv6)
+    const actual = renderDryRun(rulesetsOf(c).rulesets)
     const file = `${fixtures}${c.name}.rules`
     if (update) writeFileSync(file, actual)
     t.equal(actual, readFileSync(file, 'utf8'), `${c.name}.rules`)

@@ -14,7 +14,7 @@ const fixture = (path: string): string => readFileSync(fileURLToPath(new URL(`..
 
 interface Call { command: string, args: readonly string[], stdin: string | undefined }
 
-function harness (answer: (call: Call, calls: readonly Call[]) => ExecResult, addresses: InterfaceAddress[] = [{ name: 'eth0', address: '10.1.0.5', family: 'IPv4', internal: false }]) {
+function harness (answer: (call: Call, calls: readonly Call[]) => ExecResult, addresses: InterfaceAddress[] = [{ name: 'eth0', address: '10.1.0.5', family: 'IPv4', internal: false }], resolvConf?: string) {
   const calls: Call[] = []
   let stdout = ''
   let stderr = ''
@@ -31,7 +31,8 @@ function harness (answer: (call: Call, calls: readonly Call[]) => ExecResult, ad
       calls.push(call)
       return answer(call, calls)
     },
-    interfaces: () => addresses
+    interfaces: () => addresses,
+    resolvConf: () => resolvConf
   }
   return { io, deps, calls, out: () => stdout, err: () => stderr }
 }
@@ -138,6 +139,23 @@ t.test('bad flags are a usage error naming every problem with its code; TPROXY i
   await t.rejects(runCapture(['-p', '99999', '-x', '*'], h.io, h.deps), new UsageError("invalid-port: -p/--envoy-port: '99999' is not a port (1-65535)\nwildcard-not-allowed: -x/--istio-service-exclude-cidr: '*' is not allowed in an exclude list, got '*'"))
   await t.rejects(runCapture([...sidecarArgs.slice(0, 6), '-m', 'TPROXY'], h.io, h.deps), { name: 'UsageError', message: /^tproxy-unsupported: -m\/--istio-inbound-interception-mode: TPROXY interception is not supported/ })
   t.same(h.calls, [])
+})
+
+t.test('DNS capture reads resolv.conf; no nameserver there is a warning, not a failure', async t => {
+  const h = harness(() => { throw new Error('nothing may run') }, undefined, 'nameserver 10.96.0.10\n')
+  t.equal(await runCapture([...sidecarArgs, '-n'], { ...h.io, env: { ISTIO_META_DNS_CAPTURE: 'true' } }, h.deps), 0)
+  t.match(h.out(), /^-A ISTIO_OUTPUT_DNS -d 10.96.0.10\/32 -p udp -m udp --dport 53 -j REDIRECT --to-ports 15053$/m)
+  const none = harness(() => { throw new Error('nothing may run') }, undefined, undefined)
+  t.equal(await runCapture([...sidecarArgs, '-n', '--redirect-dns'], none.io, none.deps), 0)
+  t.match(none.err(), /capture: IPv4: DNS capture is on but \/etc\/resolv.conf names no IPv4 nameserver; no DNS is redirected/)
+  t.notMatch(none.out(), /ISTIO_OUTPUT_DNS/)
+})
+
+t.test('an unknown log level is a warning, the rules are still applied', async t => {
+  const h = harness(() => exited(0, fixture('iptables-save/default-sidecar.save')))
+  t.equal(await runCapture([...sidecarArgs, '--log_output_level=default:loud'], h.io, h.deps), 0)
+  t.match(h.err(), /capture: invalid-log-level: --log_output_level: 'default:loud' is not a list of scope:level .*; using info/)
+  t.match(h.out(), /already in place/)
 })
 
 t.test('--help prints the flags', async t => {
