@@ -276,13 +276,12 @@ function admissionIds (request: AdmissionRequest): Record<string, unknown> {
   const owner = Array.isArray(metadata.ownerReferences)
     ? metadata.ownerReferences.find(ref => ref.controller === true) ?? metadata.ownerReferences[0]
     : undefined
-  const ids: Record<string, unknown> = {
-    uid: request.uid,
-    namespace: request.namespace,
-    name: typeof metadata.name === 'string' && metadata.name !== '' ? metadata.name : request.name,
-    operation: request.operation
-  }
-  if (typeof metadata.generateName === 'string' && (ids.name === undefined || ids.name === '')) ids.generateName = metadata.generateName
+  const ids: Record<string, unknown> = { uid: request.uid, namespace: request.namespace }
+  // Pods made by controllers have no name yet at CREATE: their generateName identifies them.
+  const name = typeof metadata.name === 'string' && metadata.name !== '' ? metadata.name : request.name
+  if (name !== undefined && name !== '') ids.name = name
+  else if (typeof metadata.generateName === 'string') ids.generateName = metadata.generateName
+  ids.operation = request.operation
   if (owner !== undefined && typeof owner.kind === 'string' && typeof owner.name === 'string') ids.owner = `${owner.kind}/${owner.name}`
   if (request.resource !== undefined) ids.resource = request.resource.resource
   if (request.dryRun === true) ids.dryRun = true

@@ -47,7 +47,15 @@ t.test('v1: a pod CREATE is answered 200 with a patch that applies', async t => 
     patchBytes: body.response.patch.length,
     durationMs: Number
   })
+  t.notOk('name' in (lines[0] ?? {}), 'no empty name beside generateName')
   t.notMatch(logs.text(), /hunter2|istio-proxy|examples-bookinfo/, 'no pod content in the log')
+
+  const named = samplePod()
+  named.metadata = { name: 'ratings-0', namespace: 'bookinfo' }
+  await server.app.inject({ method: 'POST', url: '/inject', headers: json, payload: reviewFor(named, { uid: 'named' }) })
+  const namedLine = logs.lines().find(line => line.uid === 'named')
+  t.match(namedLine, { name: 'ratings-0', operation: 'CREATE' })
+  t.notOk('generateName' in (namedLine ?? {}) || 'owner' in (namedLine ?? {}), 'a bare pod has a name and no owner')
 })
 
 t.test('v1beta1 in, v1beta1 out', async t => {
