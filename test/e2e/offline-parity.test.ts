@@ -59,7 +59,8 @@ t.test('webhook and offline CLI agree on examples/', { skip: examples === undefi
       // from a dry-run in a namespace the webhook does not select.
       const defaulted = await suite.createPod(plain, { ...example, metadata }, { dryRun: true })
       const { uid: _uid, resourceVersion: _rv, creationTimestamp: _ct, managedFields: _mf, namespace: _ns, ...userMetadata } = defaulted.metadata ?? {}
-      const { stdout } = await runWithInput([cliPath, 'inject', '-f', '-', '--namespace', ns, '--namespace-labels', 'istio-injection=enabled'],
+      const config = suite.configFile === undefined ? [] : ['--config', suite.configFile]
+      const { stdout } = await runWithInput([cliPath, 'inject', '-f', '-', '--namespace', ns, '--namespace-labels', 'istio-injection=enabled', ...config],
         JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: userMetadata, spec: defaulted.spec }))
       const offline = parseAllDocuments(stdout).map(d => d.toJS() as V1Pod)[0]
       t.ok(offline, 'the CLI printed the injected pod')

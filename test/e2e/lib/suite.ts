@@ -5,7 +5,7 @@
 //   127.0.0.1, i.e. the local control plane (started here, or by `make e2e` and passed in $KUBECONFIG).
 // E2E_WEBHOOK=in-cluster: the webhook was installed from manifests/ (make e2e-kind); cases that must
 //   stop or re-register the webhook are skipped.
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { V1MutatingWebhookConfiguration, V1Pod } from '@kubernetes/client-node'
@@ -15,7 +15,7 @@ import { isInjected, probePod } from './pods.js'
 import { waitFor } from './processes.js'
 import type { LocalWebhook, WebhookCerts } from './webhook.js'
 import { generateWebhookCerts, startWebhook } from './webhook.js'
-import { localWebhookConfiguration } from './webhook-configuration.js'
+import { localWebhookConfiguration, shippedInjectorConfig } from './webhook-configuration.js'
 
 export type WebhookMode = 'local' | 'in-cluster'
 
@@ -28,6 +28,8 @@ export interface Suite {
   readonly workDir: string
   /** Set in local mode. */
   readonly certs: WebhookCerts | undefined
+  /** The injector config of manifests/ written to a file (the local webhook serves with it), if the manifests ship one. */
+  readonly configFile: string | undefined
   /** The running local webhook (local mode); replaced by restartWebhook(). */
   webhook: LocalWebhook | undefined
   readonly configurationName: string
@@ -59,6 +61,11 @@ export async function setupSuite (t: TestLike, options: { name: string, log?: (l
     else rmSync(workDir, { recursive: true, force: true })
   })
   const configurationName = `sidecar-injector-e2e-${options.name}-${cluster.runId}`
+  // Serve with the config the manifests install, so that local and in-cluster runs agree.
+  const shippedConfig = shippedInjectorConfig()
+  const configFile = shippedConfig === undefined ? undefined : join(workDir, 'config.yaml')
+  if (configFile !== undefined) writeFileSync(configFile, shippedConfig ?? '')
+  const withConfig = configFile === undefined ? {} : { configFile }
   let certs: WebhookCerts | undefined
   let logCount = 0
   const suite: Suite = {
@@ -66,6 +73,7 @@ export async function setupSuite (t: TestLike, options: { name: string, log?: (l
     mode,
     workDir,
     certs: undefined,
+    configFile,
     webhook: undefined,
     configurationName,
     namespace: async (prefix, labels = {}) => await createNamespace(cluster, `${options.name}-${prefix}`, labels, teardown),
@@ -106,13 +114,13 @@ export async function setupSuite (t: TestLike, options: { name: string, log?: (l
     startWebhookAgain: async () => {
       if (certs === undefined) throw new Error('no local webhook in this mode')
       const port = suite.webhook?.port
-      suite.webhook = await startWebhook({ certs, logFile: join(workDir, `webhook-${++logCount}.log`), ...(port === undefined ? {} : { port }) })
+      suite.webhook = await startWebhook({ certs, logFile: join(workDir, `webhook-${++logCount}.log`), ...withConfig, ...(port === undefined ? {} : { port }) })
     }
   }
   if (mode === 'local') {
     certs = await generateWebhookCerts(join(workDir, 'certs'))
     Object.assign(suite, { certs })
-    suite.webhook = await startWebhook({ certs, logFile: join(workDir, `webhook-${++logCount}.log`) })
+    suite.webhook = await startWebhook({ certs, logFile: join(workDir, `webhook-${++logCount}.log`), ...withConfig })
     t.teardown(async () => { await suite.webhook?.stop() })
     await suite.register()
     // Delete the registration before the webhook stops (teardowns run last-in first-out), so a shared

@@ -65,6 +65,18 @@ export function localWebhookConfiguration (registration: LocalRegistration,
   }
 }
 
+/** The injector config the manifests install (data."config.yaml" of a ConfigMap in manifests/), if any. */
+export function shippedInjectorConfig (dir = manifestsDir): string | undefined {
+  for (const file of readdirSync(dir).filter(f => /\.ya?ml$/.test(f)).sort()) {
+    for (const doc of parseAllDocuments(readFileSync(join(dir, file), 'utf8'))) {
+      const value = doc.toJS() as { kind?: unknown, data?: Record<string, unknown> } | null
+      const config = value?.kind === 'ConfigMap' ? value.data?.['config.yaml'] : undefined
+      if (typeof config === 'string') return config
+    }
+  }
+  return undefined
+}
+
 /** The revision the shipped webhooks select on with `istio.io/rev In [...]`, if any. */
 export function shippedRevision (shipped: V1MutatingWebhookConfiguration = manifestWebhookConfiguration()): string | undefined {
   for (const hook of shipped.webhooks ?? []) {
