@@ -4,6 +4,7 @@
 // whenever the configuration is edited or re-applied (a watch, not a poll — a GitOps sync or a
 // `kubectl replace` that wipes caBundle is repaired within a second). Every replica runs this; patches
 // are idempotent, so no leader election is needed.
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { KubeApi } from './api.js'
 import { webhookConfigurationsPath } from './api.js'
 import type { CertificateAuthorityState } from './ca-secret.js'
@@ -32,7 +33,13 @@ export const selfManagedDefaults = {
   /** The CA is replaced a year before it expires; its successor is trusted alongside it from then on. */
   caRenewBeforeMs: 365 * day,
   minRetryMs: 5_000,
-  maxRetryMs: 5 * 60_000
+  maxRetryMs: 5 * 60_000,
+  /**
+   * After the CA bundle changed, how long a renewed certificate waits before it is served: the API
+   * servers must see the new caBundle (informer + client cache keyed by caBundle) before they meet a
+   * certificate from the new CA (perf-reliability.md §5.2, "CA rotation").
+   */
+  caPropagationDelayMs: 10_000
 }
 
 export interface SelfManagedTlsOptions {
@@ -50,6 +57,7 @@ export interface SelfManagedTlsOptions {
   caRenewBeforeMs?: number
   minRetryMs?: number
   maxRetryMs?: number
+  caPropagationDelayMs?: number
   now?: () => Date
 }
 
@@ -131,7 +139,12 @@ export function createSelfManagedTls (options: SelfManagedTlsOptions): SelfManag
         return
       }
       try {
+        const trustedBefore = authority?.bundle
         const pair = await issue()
+        if (trustedBefore !== undefined && authority?.bundle !== trustedBefore) {
+          logger.info({ delayMs: settings.caPropagationDelayMs }, 'CA bundle changed; waiting for the API servers to trust it before serving the new certificate')
+          await sleep(settings.caPropagationDelayMs)
+        }
         if (stopped) return
         update(pair)
         retryMs = settings.minRetryMs

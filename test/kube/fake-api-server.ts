@@ -20,6 +20,7 @@ export interface RecordedRequest {
   method: string
   url: string
   contentType: string | undefined
+  at: number
 }
 
 export interface FakeApiServer {
@@ -92,7 +93,7 @@ export async function startFakeApiServer (): Promise<FakeApiServer> {
     }
   })
   app.addHook('onRequest', async (request, reply) => {
-    requests.push({ method: request.method, url: request.url, contentType: request.headers['content-type'] })
+    requests.push({ method: request.method, url: request.url, contentType: request.headers['content-type'], at: Date.now() })
     const index = failures.findIndex(f => f.method === request.method && request.url.startsWith(f.urlPrefix))
     if (index >= 0) {
       const [failure] = failures.splice(index, 1)

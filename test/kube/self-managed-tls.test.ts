@@ -157,3 +157,23 @@ t.test('an API error at renewal keeps the current certificate and retries', asyn
   await eventually(() => updates.length >= 1, 6000, 'a renewal after the failure')
   t.ok(fake.requests.filter(r => r.method === 'GET' && r.url === '/api/v1/namespaces/mesh/secrets/sidecar-injector-ca').length >= 3, 'load, the failed read, the retry')
 })
+
+t.test('a CA change reaches the caBundle before a certificate from the new CA is served', async t => {
+  // A CA that lives 8 s and is replaced with 6.5 s left: the first renewal (~2 s in) rotates it.
+  const { fake, make } = await setup(t, { servingValidityMs: 3000, caValidityMs: 8000, caRenewBeforeMs: 6500, caPropagationDelayMs: 300 })
+  fake.put(collections.webhooks, webhookConfig())
+  const tls = make()
+  await tls.load()
+  const firstCa = tls.bundle() ?? ''
+  const served: Array<{ pair: CertificatePair, at: number, bundleInConfig: string | undefined }> = []
+  const stop = tls.watch(pair => { served.push({ pair, at: Date.now(), bundleInConfig: bundlesIn(fake.get(collections.webhooks, 'sidecar-injector'))[0] }) })
+  t.teardown(stop)
+  await eventually(() => served.length >= 1, 6000, 'the renewal that rotates the CA')
+  const { pair, at, bundleInConfig } = served[0] as { pair: CertificatePair, at: number, bundleInConfig: string }
+  const [newCa, previous] = splitPemBundle(bundleInConfig)
+  t.equal(previous, firstCa, 'the previous CA is still trusted')
+  t.not(newCa, firstCa, 'the CA changed')
+  t.ok(new X509Certificate(pair.cert).verify(new X509Certificate(newCa ?? '').publicKey), 'the new certificate comes from the new CA')
+  const patchedAt = fake.requests.filter(r => r.method === 'PATCH').at(-1)?.at ?? Infinity
+  t.ok(at - patchedAt >= 300, `served ${at - patchedAt} ms after the caBundle patch (propagation delay 300 ms)`)
+})
