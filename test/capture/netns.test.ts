@@ -19,6 +19,11 @@ const id = `${process.pid % 100000}`
 const pod = `sicap-pod-${id}`
 const peer = `sicap-peer-${id}`
 const scratch = `sicap-scratch-${id}`
+/** An IPv6-only pod and peer (documentation range 2001:db8::/32), for the auto-detected IPv6 rules. */
+const pod6 = `sicap-pod6-${id}`
+const peer6 = `sicap-peer6-${id}`
+const pod6Ip = '2001:db8:5::2'
+const peer6Ip = '2001:db8:5::1'
 const podIp = '192.0.2.2'
 const peerIp = '192.0.2.1'
 /** A second network behind the peer, to exclude with -x. */
@@ -199,10 +204,10 @@ function buildCli (): void {
 }
 
 /** `sidecar-injector capture` itself (src/cli.ts, transpiled), run inside the pod namespace. */
-async function capture (args: readonly string[], env: readonly string[] = []): Promise<Run & { ms: number }> {
+async function capture (args: readonly string[], env: readonly string[] = [], ns = pod): Promise<Run & { ms: number }> {
   const started = process.hrtime.bigint()
   const withEnv = env.length === 0 ? [] : ['env', ...env]
-  const r = await run('ip', ['netns', 'exec', pod, ...withEnv, process.execPath, join(built, 'src/cli.js'), 'capture', ...args], 60_000)
+  const r = await run('ip', ['netns', 'exec', ns, ...withEnv, process.execPath, join(built, 'src/cli.js'), 'capture', ...args], 60_000)
   return { ...r, ms: Number((process.hrtime.bigint() - started) / 1_000_000n) }
 }
 
@@ -224,7 +229,7 @@ if (reason !== undefined) {
 } else {
   t.teardown(async () => {
     for (const child of servers) child.kill('SIGTERM')
-    for (const ns of [pod, peer, scratch]) await run('ip', ['netns', 'del', ns])
+    for (const ns of [pod, peer, scratch, pod6, peer6]) await run('ip', ['netns', 'del', ns])
     rmSync(`/etc/netns/${pod}`, { recursive: true, force: true })
     rmSync(built, { recursive: true, force: true })
   })
@@ -359,6 +364,44 @@ if (reason !== undefined) {
     const again = await capture(sidecarArgs, ['ISTIO_META_DNS_CAPTURE=true'])
     t.match(again.stdout, /IPv4: the 29 rules are already in place; nothing to do/)
     t.equal(await rulesIn(pod), rules)
+  })
+
+  t.test('an IPv6 pod: detected from its address, ip6tables rules and ::6 on lo, the same captures', async t => {
+    await must('ip', 'netns', 'add', pod6)
+    await must('ip', 'netns', 'add', peer6)
+    await must('ip', 'link', 'add', `sicr${id}`, 'type', 'veth', 'peer', 'name', `sics${id}`)
+    await must('ip', 'link', 'set', `sicr${id}`, 'netns', pod6)
+    await must('ip', 'link', 'set', `sics${id}`, 'netns', peer6)
+    await must('ip', '-n', pod6, 'link', 'set', `sicr${id}`, 'name', 'eth0')
+    await must('ip', '-n', peer6, 'link', 'set', `sics${id}`, 'name', 'eth0')
+    for (const ns of [pod6, peer6]) {
+      await must('ip', '-n', ns, 'link', 'set', 'lo', 'up')
+      await must('ip', '-n', ns, 'link', 'set', 'eth0', 'up')
+    }
+    // nodad: usable at once, without duplicate address detection's delay.
+    await must('ip', '-n', pod6, 'addr', 'add', `${pod6Ip}/64`, 'dev', 'eth0', 'nodad')
+    await must('ip', '-n', peer6, 'addr', 'add', `${peer6Ip}/64`, 'dev', 'eth0', 'nodad')
+    await serve(pod6, ['outbound@:::15001', 'inbound@:::15006', 'pod-app@:::8080', 'pod-15021@:::15021'])
+    await serve(peer6, [`peer@${peer6Ip}:8080`])
+    t.equal(await reach(pod6, peer6Ip, 8080), 'peer', 'before capture: pod → peer')
+
+    const r = await capture([...sidecarArgs, '--log_output_level=default:info'], [], pod6)
+    t.equal(r.code, 0, r.stderr)
+    t.match(r.stdout, /IPv6: added ::6\/128 to lo/)
+    t.match(r.stdout, /IPv4: applied 18 rules with iptables-restore/)
+    t.match(r.stdout, /IPv6: applied 18 rules with ip6tables-restore/)
+    t.equal(r.stderr, '', 'ip6tables-save lists the rules as written')
+    t.match(await must('ip', '-n', pod6, '-6', 'addr', 'show', 'dev', 'lo'), /inet6 ::6\/128/)
+
+    t.equal(await reach(pod6, peer6Ip, 8080), 'outbound', '(a) app → [peer]:8080 is redirected to 15001')
+    t.equal(await reach(pod6, peer6Ip, 8080, 1337), 'peer', '(b) the proxy uid is not redirected')
+    t.equal(await reach(peer6, pod6Ip, 8080), 'inbound', '(c) peer → [pod]:8080 arrives at 15006')
+    t.equal(await reach(peer6, pod6Ip, 15021), 'pod-15021', '(c) an excluded port reaches its listener')
+    t.equal(await reach(pod6, '::1', 8080), 'pod-app', '(e) app → [::1]:8080 is not captured')
+
+    const again = await capture(sidecarArgs, [], pod6)
+    t.match(again.stdout, /IPv6: the 18 rules are already in place; nothing to do/)
+    t.notMatch(again.stdout, /added ::6/, '::6 is already there')
   })
 
   t.test('dry-run inside the pod changes nothing', async t => {
