@@ -1,6 +1,7 @@
 // Which pods get the sidecar, decided by the real API server (the shipped webhook selectors) and
 // the webhook (code-level policy), and what the API server stores: Istio's matrix
 // (shared/reference/istio-semantics.md §1.1), generateName pods, native sidecars and dry-run.
+import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import { assertInjected, assertUntouched } from './lib/assertions.js'
 import { isApiError } from './lib/cluster.js'
@@ -77,6 +78,12 @@ t.test('injection through the real API server', async t => {
       generateName: true,
       labels: { app: 'reviews', version: 'v1', 'pod-template-hash': '7d9f8c6b5' }
     })
+    // As the ReplicaSet controller sends it: owned by ReplicaSet <deployment>-<pod-template-hash>.
+    // (No garbage collector runs on the local control plane, so the owner need not exist.)
+    pod.metadata = {
+      ...pod.metadata,
+      ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'reviews-v1-7d9f8c6b5', uid: randomUUID(), controller: true, blockOwnerDeletion: true }]
+    }
     const created = await suite.createPod(ns, pod)
     const name = created.metadata?.name ?? ''
     t.match(name, /^reviews-v1-7d9f8c6b5-[a-z0-9]{5}$/, 'the API server generated the name')
@@ -84,6 +91,9 @@ t.test('injection through the real API server', async t => {
     assertInjected(t, stored)
     t.equal(stored.metadata?.labels?.['service.istio.io/canonical-name'], 'reviews', 'canonical name from the app label')
     t.equal(stored.metadata?.labels?.['service.istio.io/canonical-revision'], 'v1', 'canonical revision from the version label')
+    const env = new Map((proxyContainer(stored)?.container.env ?? []).map(e => [e.name, e.value]))
+    t.equal(env.get('ISTIO_META_WORKLOAD_NAME'), 'reviews-v1', 'the workload is the Deployment, found through the ReplicaSet owner')
+    t.equal(env.get('ISTIO_META_OWNER'), `kubernetes://apis/apps/v1/namespaces/${ns}/deployments/reviews-v1`, 'and named as the owner')
   })
 
   await t.test('native sidecar mode: the API server accepts istio-proxy as an init container with restartPolicy Always', async t => {
