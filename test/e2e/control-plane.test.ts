@@ -8,6 +8,7 @@ import t from 'tap'
 import type { Cluster } from './lib/cluster.js'
 import { apiErrorMessage, connectCluster, createNamespace, isApiError } from './lib/cluster.js'
 import { appPod, isInjected } from './lib/pods.js'
+import { isLoopbackUrl } from './lib/suite.js'
 
 const run = promisify(execFile)
 
@@ -51,5 +52,14 @@ t.test('the real API server, no webhook', async t => {
 
   if (cluster.controlPlane !== undefined) {
     t.match(cluster.controlPlane.serverVersion, /^v1\.\d+\.\d+$/, 'the API server reports a release version')
+  }
+})
+
+t.test('a local webhook is only registered with an API server on this machine', async t => {
+  for (const url of ['https://127.0.0.1:6443', 'https://127.0.0.2:443/', 'https://localhost:8443', 'https://[::1]:6443']) {
+    t.ok(isLoopbackUrl(url), `${url} can reach 127.0.0.1`)
+  }
+  for (const url of ['https://10.0.0.1:6443', 'https://my-cluster.example.com', 'https://128.0.0.1', 'not a url']) {
+    t.notOk(isLoopbackUrl(url), `${url} cannot`)
   }
 })

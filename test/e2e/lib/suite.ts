@@ -44,6 +44,16 @@ export interface Suite {
   startWebhookAgain: () => Promise<void>
 }
 
+/** Whether the URL's host is a loopback address (127.0.0.0/8, ::1, localhost). */
+export function isLoopbackUrl (url: string): boolean {
+  try {
+    const host = new URL(url).hostname
+    return host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host)
+  } catch {
+    return false
+  }
+}
+
 export function webhookMode (env: NodeJS.ProcessEnv = process.env): WebhookMode {
   const mode = env.E2E_WEBHOOK ?? 'local'
   if (mode !== 'local' && mode !== 'in-cluster') throw new Error(`E2E_WEBHOOK must be local or in-cluster, not ${mode}`)
@@ -118,6 +128,11 @@ export async function setupSuite (t: TestLike, options: { name: string, log?: (l
     }
   }
   if (mode === 'local') {
+    const server = cluster.kc.getCurrentCluster()?.server ?? ''
+    if (!isLoopbackUrl(server)) {
+      throw new Error(`E2E_WEBHOOK=local runs the webhook on 127.0.0.1, which the API server at ${server} cannot reach: ` +
+        'unset KUBECONFIG to use the local control plane, or install the webhook from manifests/ and set E2E_WEBHOOK=in-cluster')
+    }
     certs = await generateWebhookCerts(join(workDir, 'certs'))
     Object.assign(suite, { certs })
     suite.webhook = await startWebhook({ certs, logFile: join(workDir, `webhook-${++logCount}.log`), ...withConfig })
