@@ -32,6 +32,11 @@ const stepTimeoutMs = 20_000
 
 interface Run { code: number, stdout: string, stderr: string, timedOut: boolean }
 
+// tap instruments child node processes through NODE_OPTIONS (process info written under .tap/), and
+// puts it back into the env of whatever is spawned: the processes started here are not tests, and those
+// running as uid 1337 could not write there, so `env -u` removes it right before node starts.
+const plainNode = ['env', '-u', 'NODE_OPTIONS']
+
 function run (command: string, args: readonly string[], timeout = stepTimeoutMs): Promise<Run> {
   return new Promise(resolve => {
     execFile(command, args, { cwd: repo, timeout, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
@@ -125,7 +130,7 @@ const servers: ChildProcess[] = []
 function serve (ns: string, listeners: readonly string[], uid?: number): Promise<void> {
   const asUser = uid === undefined ? [] : ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups']
   return new Promise((resolve, reject) => {
-    const child = spawn('ip', ['netns', 'exec', ns, ...asUser, process.execPath, '-e', peerProgram, 'serve', ...listeners], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const child = spawn('ip', ['netns', 'exec', ns, ...plainNode, ...asUser, process.execPath, '-e', peerProgram, 'serve', ...listeners], { stdio: ['ignore', 'pipe', 'inherit'] })
     servers.push(child)
     const timer = setTimeout(() => { reject(new Error(`listeners in ${ns} not ready in time`)) }, stepTimeoutMs)
     let out = ''
@@ -143,7 +148,7 @@ const agents = new Map<string, Promise<Agent>>()
 
 function startAgent (ns: string, uid: number | undefined): Promise<Agent> {
   const asUser = uid === undefined ? [] : ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups']
-  const child = spawn('ip', ['netns', 'exec', ns, ...asUser, process.execPath, '-e', peerProgram, 'agent'], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const child = spawn('ip', ['netns', 'exec', ns, ...plainNode, ...asUser, process.execPath, '-e', peerProgram, 'agent'], { stdio: ['pipe', 'pipe', 'inherit'] })
   servers.push(child)
   const agent: Agent = { child, answers: [], waiting: [] }
   let buffered = ''
@@ -206,8 +211,7 @@ function buildCli (): void {
 /** `sidecar-injector capture` itself (src/cli.ts, transpiled), run inside the pod namespace. */
 async function capture (args: readonly string[], env: readonly string[] = [], ns = pod): Promise<Run & { ms: number }> {
   const started = process.hrtime.bigint()
-  const withEnv = env.length === 0 ? [] : ['env', ...env]
-  const r = await run('ip', ['netns', 'exec', ns, ...withEnv, process.execPath, join(built, 'src/cli.js'), 'capture', ...args], 60_000)
+  const r = await run('ip', ['netns', 'exec', ns, ...plainNode, ...env, process.execPath, join(built, 'src/cli.js'), 'capture', ...args], 60_000)
   return { ...r, ms: Number((process.hrtime.bigint() - started) / 1_000_000n) }
 }
 
