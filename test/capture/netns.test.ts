@@ -368,6 +368,12 @@ if (reason !== undefined) {
     const again = await capture(sidecarArgs, ['ISTIO_META_DNS_CAPTURE=true'])
     t.match(again.stdout, /IPv4: the 29 rules are already in place; nothing to do/)
     t.equal(await rulesIn(pod), rules)
+
+    const off = await capture(sidecarArgs)
+    t.match(off.stdout, /IPv4: existing rules differ .*raw ISTIO_OUTPUT_DNS: present but not wanted.*; replacing them/)
+    t.match(off.stdout, /IPv4: applied 18 rules/)
+    t.notMatch(await rulesIn(pod), /ISTIO_OUTPUT_DNS|CT --zone/, 'DNS capture turned off: its chains and jumps are gone')
+    t.equal(await reach(pod, peerIp, 53, undefined, 'udp'), 'peer-dns', 'and DNS goes to the nameserver again')
   })
 
   t.test('an IPv6 pod: detected from its address, ip6tables rules and ::6 on lo, the same captures', async t => {

@@ -1,6 +1,7 @@
 // The drift check against real iptables-save output: the fixtures under
 // test/fixtures/capture/iptables-save/ were listed by iptables-save 1.8.9 (nf_tables) in a network
-// namespace after `sidecar-injector capture` applied the rules (the legacy backend lists them the same).
+// namespace after `sidecar-injector capture` (or iptables-restore of a golden, for dns-sidecar) applied
+// the rules; the legacy backend lists them the same.
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
@@ -73,6 +74,22 @@ t.test('a duplicated jump (e.g. a half-applied earlier run) is drift, and both c
 t.test('a missing rule in our chain is drift', async t => {
   const plan = planRestore(sidecar, saved('default-sidecar').replace('-A ISTIO_OUTPUT -d 127.0.0.1/32 -j RETURN\n', ''))
   t.equal(plan.kind === 'apply' ? plan.reason : plan.kind, 'drift')
+})
+
+t.test('DNS capture turned off: the raw table jumps and chains go, the nat DNS chain too', async t => {
+  const plan = planRestore(sidecar, saved('dns-sidecar'))
+  t.equal(plan.kind === 'apply' ? plan.reason : plan.kind, 'drift')
+  if (plan.kind !== 'apply') return
+  const raw = plan.payload.slice(plan.payload.indexOf('*raw'))
+  t.equal(raw, '*raw\n-D PREROUTING -j ISTIO_INBOUND\n-D OUTPUT -j ISTIO_OUTPUT_DNS\n-F ISTIO_INBOUND\n-F ISTIO_OUTPUT_DNS\n-X ISTIO_INBOUND\n-X ISTIO_OUTPUT_DNS\nCOMMIT\n')
+  t.match(plan.payload, /^-F ISTIO_OUTPUT_DNS\n-X ISTIO_OUTPUT_DNS\n-A ISTIO_INBOUND/m, 'nat ISTIO_OUTPUT_DNS dropped before the rules are written')
+})
+
+t.test('DNS capture as applied: in sync', async t => {
+  const parsed = parseCaptureOptions(sidecarArgs, { ISTIO_META_DNS_CAPTURE: 'true' })
+  if (!parsed.ok) throw new Error('options')
+  const dns = buildRuleset(parsed.options, 'ipv4', [{ family: 'ipv4', address: '10.96.0.10' }])
+  t.same(planRestore(dns, saved('dns-sidecar')), { kind: 'in-sync', ruleCount: 29 })
 })
 
 t.test('interface RETURNs count as ours only once our chains exist in the table', async t => {
