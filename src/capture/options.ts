@@ -18,6 +18,10 @@ export type CidrSelection =
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'none'
 
+/** Which iptables front end writes the rules: the image's default (`iptables`, an alternatives link) or a forced back end. */
+export type IptablesBinary = 'iptables' | 'iptables-legacy' | 'iptables-nft'
+const iptablesBinaries: readonly IptablesBinary[] = ['iptables', 'iptables-legacy', 'iptables-nft']
+
 export interface CaptureOptions {
   /** -p: where outbound TCP is redirected (Envoy's outbound listener). */
   readonly envoyPort: number
@@ -59,6 +63,8 @@ export interface CaptureOptions {
   readonly ownerGroupsInclude: readonly string[] | '*'
   /** ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE: these groups are never captured. */
   readonly ownerGroupsExclude: readonly string[]
+  /** --force-iptables-binary: e.g. iptables-legacy on a node whose kernel has no nf_tables. */
+  readonly iptablesBinary: IptablesBinary
   /** -n/--dry-run: print the rules, run nothing. */
   readonly dryRun: boolean
   /** --log_output_level (Istio's `scope:level` list; the `default` scope is honoured). */
@@ -82,6 +88,7 @@ export type CaptureProblemCode =
   | 'unknown-interception-mode'
   | 'tproxy-unsupported'
   | 'conflicting-owner-groups'
+  | 'invalid-iptables-binary'
 
 /** One reason why the command line or the environment cannot be used; `code` is stable. */
 export interface CaptureProblem {
@@ -141,6 +148,7 @@ const flags: readonly FlagSpec[] = [
   { long: 'skip-rule-apply', type: 'boolean', noEnv: true, unsupported: 'the CNI validation mode is not implemented' },
   { long: 'cleanup-only', type: 'boolean', noEnv: true, unsupported: 'cleanup without applying is not implemented' },
   { long: 'native-nftables', type: 'boolean', noEnv: true, unsupported: 'only the iptables(-nft or -legacy) front end is supported' },
+  { long: 'force-iptables-binary', type: 'string' },
   { long: 'help', short: 'h', type: 'boolean', noEnv: true }
 ]
 
@@ -167,6 +175,7 @@ const usageRows: ReadonlyArray<readonly [string, string]> = [
   ['--dual-stack', 'also write IPv6 rules (otherwise: when the pod\'s first address is IPv6)'],
   ['--redirect-dns', 'send DNS for the resolv.conf servers to the agent on 15053'],
   ['--capture-all-dns', 'with --redirect-dns: every port-53 destination'],
+  ['--force-iptables-binary NAME', 'iptables-legacy or iptables-nft instead of the image\'s iptables'],
   ['-n, --dry-run', 'print the iptables-restore input, change nothing'],
   ['--log_output_level SCOPE:LEVEL', 'debug also prints the applied rules; warn/error/none quieten'],
   ['-h, --help', 'this text']
@@ -371,6 +380,16 @@ export function parseCaptureOptions (args: readonly string[], env: Env): Capture
   const dropInvalid = bool('drop-invalid')
   const dualStack = bool('dual-stack')
   const dryRun = bool('dry-run')
+  let iptablesBinary: IptablesBinary = 'iptables'
+  const binary = raw('force-iptables-binary')
+  if (binary !== undefined && binary.value.trim() !== '') {
+    const known = iptablesBinaries.find(b => b === binary.value.trim())
+    if (known === undefined) {
+      problems.push({ code: 'invalid-iptables-binary', message: `${binary.source}: '${binary.value}' is not one of ${iptablesBinaries.join(', ')}` })
+    } else {
+      iptablesBinary = known
+    }
+  }
   const redirectDns = bool('redirect-dns')
   const captureAllDns = bool('capture-all-dns')
 
@@ -440,6 +459,7 @@ export function parseCaptureOptions (args: readonly string[], env: Env): Capture
       redirectDns,
       captureAllDns,
       loopbackCidr,
+      iptablesBinary,
       ownerGroupsInclude,
       ownerGroupsExclude,
       dryRun,

@@ -6,7 +6,7 @@
 import type { Cidr, Family } from './cidr.js'
 import type { DnsServer } from './dns.js'
 import { parseResolvConf } from './dns.js'
-import type { CaptureOptions } from './options.js'
+import type { CaptureOptions, IptablesBinary } from './options.js'
 
 export type TableName = 'nat' | 'mangle' | 'raw'
 
@@ -295,13 +295,13 @@ export function renderRestore (ruleset: Ruleset, cleanup?: RestoreCleanup): stri
   return lines.join('\n') + '\n'
 }
 
-export function commandsFor (family: Family): { save: string, restore: string } {
-  return family === 'ipv4'
-    ? { save: 'iptables-save', restore: 'iptables-restore' }
-    : { save: 'ip6tables-save', restore: 'ip6tables-restore' }
+/** The save and restore commands of a family: `iptables-legacy` → `ip6tables-legacy-save` for IPv6, and so on. */
+export function commandsFor (family: Family, binary: IptablesBinary = 'iptables'): { save: string, restore: string } {
+  const base = family === 'ipv4' ? binary : binary.replace(/^iptables/, 'ip6tables')
+  return { save: `${base}-save`, restore: `${base}-restore` }
 }
 
 /** What `--dry-run` prints: each family's restore input under a comment naming the command. */
-export function renderDryRun (rulesets: readonly Ruleset[]): string {
-  return rulesets.map(r => `# ${r.family === 'ipv4' ? 'IPv4' : 'IPv6'}: ${commandsFor(r.family).restore} --noflush\n${renderRestore(r)}`).join('')
+export function renderDryRun (rulesets: readonly Ruleset[], binary: IptablesBinary = 'iptables'): string {
+  return rulesets.map(r => `# ${r.family === 'ipv4' ? 'IPv4' : 'IPv6'}: ${commandsFor(r.family, binary).restore} --noflush\n${renderRestore(r)}`).join('')
 }

@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { networkInterfaces } from 'node:os'
-import type { LogLevel } from '../capture/options.js'
+import type { IptablesBinary, LogLevel } from '../capture/options.js'
 import { formatCaptureUsage, parseCaptureOptions } from '../capture/options.js'
 import { planRestore } from '../capture/reconcile.js'
 import type { Ruleset } from '../capture/rules.js'
@@ -104,14 +104,14 @@ export async function runCapture (args: readonly string[], io: CliIo, deps: Capt
   const { rulesets, warnings } = buildRulesets(options, { podHasIpv6: detectIpv6(deps.interfaces()), resolvConf: deps.resolvConf })
   for (const warning of warnings) log('warn', warning)
   if (options.dryRun) {
-    io.stdout(renderDryRun(rulesets))
+    io.stdout(renderDryRun(rulesets, options.iptablesBinary))
     return 0
   }
 
   try {
     for (const ruleset of rulesets) {
       if (ruleset.family === 'ipv6') await ensureInboundPassthroughV6(deps, log)
-      await applyFamily(ruleset, deps, log)
+      await applyFamily(ruleset, options.iptablesBinary, deps, log)
     }
   } catch (err) {
     if (!(err instanceof CaptureError)) throw err
@@ -121,8 +121,8 @@ export async function runCapture (args: readonly string[], io: CliIo, deps: Capt
   return 0
 }
 
-async function applyFamily (ruleset: Ruleset, deps: CaptureDeps, log: (level: LogLevel, text: string) => void): Promise<void> {
-  const { save, restore } = commandsFor(ruleset.family)
+async function applyFamily (ruleset: Ruleset, binary: IptablesBinary, deps: CaptureDeps, log: (level: LogLevel, text: string) => void): Promise<void> {
+  const { save, restore } = commandsFor(ruleset.family, binary)
   const label = ruleset.family === 'ipv4' ? 'IPv4' : 'IPv6'
   const before = await runSave(save, deps)
   const plan = planRestore(ruleset, before)

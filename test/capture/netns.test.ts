@@ -6,8 +6,7 @@
 import t from 'tap'
 import { execFile, spawn, spawnSync } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import ts from 'typescript'
@@ -192,18 +191,18 @@ async function reach (ns: string, host: string, port: number, uid?: number, prot
 }
 
 /**
- * The CLI's own sources (the dispatcher, the capture command and src/capture) transpiled once to plain
- * JavaScript, as the build does, so that each run inside the namespace starts in milliseconds rather
- * than going through the TypeScript loader.
+ * The CLI's sources transpiled once to plain JavaScript, as the build does, so that each run inside the
+ * namespace starts in milliseconds rather than going through the TypeScript loader. They go under
+ * node_modules/.cache so that the dispatcher's imports of dependencies resolve as in dist/.
  */
-const built = mkdtempSync(join(tmpdir(), 'sicap-cli-'))
+const built = join(repo, 'node_modules', '.cache', `sicap-cli-${id}`)
 
 function buildCli (): void {
-  const sources = ['src/cli.ts', 'src/cli/io.ts', 'src/cli/capture.ts', ...readdirSync(join(repo, 'src/capture')).filter(f => f.endsWith('.ts')).map(f => `src/capture/${f}`)]
+  const sources = readdirSync(join(repo, 'src'), { recursive: true, encoding: 'utf8' }).filter(f => f.endsWith('.ts') && !f.endsWith('.d.ts'))
   for (const source of sources) {
-    const out = ts.transpileModule(readFileSync(join(repo, source), 'utf8'), { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } })
-    mkdirSync(dirname(join(built, source)), { recursive: true })
-    writeFileSync(join(built, source.replace(/\.ts$/, '.js')), out.outputText)
+    const out = ts.transpileModule(readFileSync(join(repo, 'src', source), 'utf8'), { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } })
+    mkdirSync(dirname(join(built, 'src', source)), { recursive: true })
+    writeFileSync(join(built, 'src', source.replace(/\.ts$/, '.js')), out.outputText)
   }
   writeFileSync(join(built, 'package.json'), '{"type":"module"}\n')
 }
@@ -450,5 +449,16 @@ if (reason !== undefined) {
         t.equal(plan.kind, 'in-sync', `${c.name} ${family}: ${save} lists exactly the rules written`)
       }
     }
+  })
+
+  t.test('--force-iptables-binary iptables-legacy writes through the legacy back end', async t => {
+    await must('sh', '-c', `printf '%s' "$1" | ip netns exec ${scratch} iptables-restore`, 'sh', '*nat\nCOMMIT\n*mangle\nCOMMIT\n*raw\nCOMMIT\n')
+    const r = await capture([...sidecarArgs, '--force-iptables-binary=iptables-legacy'], [], scratch)
+    t.equal(r.code, 0, r.stderr)
+    t.match(r.stdout, /IPv4: applied 18 rules with iptables-legacy-restore/)
+    t.equal((await rulesIn(scratch, 'iptables-legacy-save')).split('\n').filter(l => l.startsWith('-A ')).length, 18, 'the rules are in the legacy tables')
+    t.notMatch(await rulesIn(scratch, 'iptables-nft-save'), /ISTIO_/, 'and not in nf_tables')
+    const again = await capture([...sidecarArgs, '--force-iptables-binary=iptables-legacy'], [], scratch)
+    t.match(again.stdout, /IPv4: the 18 rules are already in place; nothing to do/)
   })
 }

@@ -75,6 +75,13 @@ t.test('a bad log level is tolerated with a warning (it comes from a pod annotat
   t.equal(ok(['--log_output_level=warning']).logLevel, 'warn')
 })
 
+t.test('--force-iptables-binary picks the back end', async t => {
+  t.equal(ok([]).iptablesBinary, 'iptables')
+  t.equal(ok(['--force-iptables-binary', 'iptables-legacy']).iptablesBinary, 'iptables-legacy')
+  t.equal(ok([], { FORCE_IPTABLES_BINARY: 'iptables-nft' }).iptablesBinary, 'iptables-nft')
+  t.same(problems(['--force-iptables-binary=nft']).map(p => p.code), ['invalid-iptables-binary'])
+})
+
 t.test('accepted for compatibility and ignored', async t => {
   const o = ok([...sidecarArgs, '--log_as_json', '--force-apply', '--reconcile', '-t', '1337', '-r', '133'])
   t.equal(o.envoyPort, 15001)

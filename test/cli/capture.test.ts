@@ -158,6 +158,15 @@ t.test('an unknown log level is a warning, the rules are still applied', async t
   t.match(h.out(), /already in place/)
 })
 
+t.test('--force-iptables-binary iptables-legacy: the legacy commands for both families', async t => {
+  const h = harness(() => exited(0, ''), [{ name: 'eth0', address: 'fd00::5', family: 'IPv6', internal: false }, { name: 'lo', address: '::6', family: 'IPv6', internal: true }])
+  t.equal(await runCapture([...sidecarArgs, '--force-iptables-binary=iptables-legacy'], h.io, h.deps), 0)
+  t.same([...new Set(h.calls.map(c => c.command))], ['iptables-legacy-save', 'iptables-legacy-restore', 'ip6tables-legacy-save', 'ip6tables-legacy-restore'], '::6 already on lo: no ip call')
+  const dry = harness(() => { throw new Error('nothing may run') })
+  t.equal(await runCapture([...sidecarArgs, '-n', '--force-iptables-binary', 'iptables-nft'], dry.io, dry.deps), 0)
+  t.match(dry.out(), /^# IPv4: iptables-nft-restore --noflush$/m)
+})
+
 t.test('--help prints the flags', async t => {
   const h = harness(() => { throw new Error('nothing may run') })
   t.equal(await runCapture(['--help'], h.io, h.deps), 0)
