@@ -4,6 +4,7 @@
 // whenever the configuration is edited or re-applied (a watch, not a poll — a GitOps sync or a
 // `kubectl replace` that wipes caBundle is repaired within a second). Every replica runs this; patches
 // are idempotent, so no leader election is needed.
+import { X509Certificate } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { KubeApi } from './api.js'
 import { webhookConfigurationsPath } from './api.js'
@@ -14,7 +15,7 @@ import { startListWatch } from './list-watch.js'
 import { webhookNameSuffix } from './names.js'
 import { needsCaBundle, patchCaBundle } from './webhook-ca-bundle.js'
 import type { CertificatePair } from '../tls/certificates.js'
-import { issueServingCertificate, readNotAfter, serviceDnsNames } from '../tls/certificates.js'
+import { issueServingCertificate, readNotAfter, serviceDnsNames, splitPemBundle } from '../tls/certificates.js'
 
 export interface KubeLogger {
   debug: (obj: object, msg: string) => void
@@ -79,6 +80,8 @@ export function createSelfManagedTls (options: SelfManagedTlsOptions): SelfManag
   const dnsNames = [...serviceDnsNames(options.serviceName, options.namespace, options.clusterDomain), ...(options.extraDnsNames ?? [])]
   let authority: CertificateAuthorityState | undefined
   let nextRenewal: Date | undefined
+  /** The CA that signed the certificate issued last: if it leaves the bundle, that certificate is renewed at once. */
+  let signingCa: string | undefined
 
   async function refreshAuthority (): Promise<CertificateAuthorityState> {
     const state = await ensureCertificateAuthority({
@@ -111,7 +114,9 @@ export function createSelfManagedTls (options: SelfManagedTlsOptions): SelfManag
     const state = await refreshAuthority()
     // The bundle goes out first, so that the API server trusts a new CA before it sees a certificate from it.
     await publishBundle(state.bundle)
-    return await issueServingCertificate({ ca: state.current, dnsNames, now: now(), validityMs: settings.servingValidityMs })
+    const pair = await issueServingCertificate({ ca: state.current, dnsNames, now: now(), validityMs: settings.servingValidityMs })
+    signingCa = state.current.cert
+    return pair
   }
 
   function renewalTime (pair: CertificatePair): Date {
@@ -123,6 +128,7 @@ export function createSelfManagedTls (options: SelfManagedTlsOptions): SelfManag
     let stopped = false
     let timer: NodeJS.Timeout | undefined
     let retryMs = settings.minRetryMs
+    let renewing = false
 
     const schedule = (at: Date): void => {
       if (stopped) return
@@ -133,11 +139,12 @@ export function createSelfManagedTls (options: SelfManagedTlsOptions): SelfManag
     }
 
     async function renew (): Promise<void> {
-      if (stopped) return
+      if (stopped || renewing) return
       if (nextRenewal !== undefined && nextRenewal.getTime() > now().getTime()) {
         schedule(nextRenewal)
         return
       }
+      renewing = true
       try {
         const trustedBefore = authority?.bundle
         const pair = await issue()
@@ -156,7 +163,19 @@ export function createSelfManagedTls (options: SelfManagedTlsOptions): SelfManag
         retryMs = Math.min(retryMs * 2, settings.maxRetryMs)
         nextRenewal = at
         schedule(at)
+      } finally {
+        renewing = false
       }
+    }
+
+    // The CA of our certificate is no longer trusted (the Secret was deleted and re-created, or
+    // replaced by hand): the certificate is renewed now instead of at its planned time.
+    const renewNow = (): void => {
+      if (stopped || renewing) return
+      logger.warn({}, 'the CA that signed the served certificate left the caBundle; renewing the certificate now')
+      if (timer !== undefined) clearTimeout(timer)
+      nextRenewal = now()
+      schedule(nextRenewal)
     }
 
     // Re-patch whenever the configuration shows another bundle: someone re-applied or edited it, or
@@ -174,6 +193,7 @@ export function createSelfManagedTls (options: SelfManagedTlsOptions): SelfManag
           again = false
           const state = await refreshAuthority()
           await publishBundle(state.bundle)
+          if (signingCa !== undefined && !bundleTrusts(state.bundle, signingCa)) renewNow()
           if (!again || stopped) break
         }
       } catch (err) {
@@ -221,6 +241,11 @@ export function createSelfManagedTls (options: SelfManagedTlsOptions): SelfManag
     bundle: () => authority?.bundle,
     nextRenewal: () => nextRenewal
   }
+}
+
+function bundleTrusts (bundle: string, caPem: string): boolean {
+  const wanted = new X509Certificate(caPem).fingerprint256
+  return splitPemBundle(bundle).some(pem => new X509Certificate(pem).fingerprint256 === wanted)
 }
 
 /** Options without undefined values, so that they do not hide the defaults when spread. */

@@ -177,3 +177,27 @@ t.test('a CA change reaches the caBundle before a certificate from the new CA is
   const patchedAt = fake.requests.filter(r => r.method === 'PATCH').at(-1)?.at ?? Infinity
   t.ok(at - patchedAt >= 300, `served ${at - patchedAt} ms after the caBundle patch (propagation delay 300 ms)`)
 })
+
+t.test('a certificate whose CA left the bundle (CA Secret re-created) is renewed at once', async t => {
+  const { fake, make } = await setup(t, { caPropagationDelayMs: 100 })
+  fake.put(collections.webhooks, webhookConfig())
+  const tls = make()
+  const first = await tls.load()
+  const updates: CertificatePair[] = []
+  const stop = tls.watch(pair => { updates.push(pair) })
+  t.teardown(stop)
+  await eventually(() => fake.openWatches() === 1)
+  t.ok((tls.nextRenewal()?.getTime() ?? 0) > Date.now() + 3_600_000, 'no renewal planned for hours')
+
+  // Someone deleted the Secret; another replica created a new CA (no previous) and published it alone.
+  const secret = fake.get(collections.secrets('mesh'), 'sidecar-injector-ca') as any
+  const fresh = await createCertificateAuthority({ now: new Date(), validityMs: 86_400_000 * 3650, commonName: 'fresh' })
+  fake.put(collections.secrets('mesh'), { ...secret, data: { 'ca.crt': Buffer.from(fresh.cert).toString('base64'), 'ca.key': Buffer.from(fresh.key).toString('base64') } })
+  fake.put(collections.webhooks, webhookConfig(Buffer.from(fresh.cert).toString('base64')))
+
+  await eventually(() => updates.length >= 1, 5000, 'the immediate renewal')
+  const renewed = new X509Certificate((updates[0] as CertificatePair).cert)
+  t.ok(renewed.verify(new X509Certificate(fresh.cert).publicKey), 'the new certificate comes from the new CA')
+  t.notOk(new X509Certificate(first.cert).verify(new X509Certificate(fresh.cert).publicKey), 'the old one did not')
+  t.equal(tls.bundle(), fresh.cert)
+})
