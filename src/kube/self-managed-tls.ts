@@ -129,6 +129,7 @@ export function createSelfManagedTls (options: SelfManagedTlsOptions): SelfManag
     let timer: NodeJS.Timeout | undefined
     let retryMs = settings.minRetryMs
     let renewing = false
+    const stopping = new AbortController()
 
     const schedule = (at: Date): void => {
       if (stopped) return
@@ -150,7 +151,7 @@ export function createSelfManagedTls (options: SelfManagedTlsOptions): SelfManag
         const pair = await issue()
         if (trustedBefore !== undefined && authority?.bundle !== trustedBefore) {
           logger.info({ delayMs: settings.caPropagationDelayMs }, 'CA bundle changed; waiting for the API servers to trust it before serving the new certificate')
-          await sleep(settings.caPropagationDelayMs)
+          await sleep(settings.caPropagationDelayMs, undefined, { signal: stopping.signal })
         }
         if (stopped) return
         update(pair)
@@ -158,6 +159,7 @@ export function createSelfManagedTls (options: SelfManagedTlsOptions): SelfManag
         logger.info({ notAfter: readNotAfter(pair.cert) }, 'serving certificate renewed')
         schedule(renewalTime(pair))
       } catch (err) {
+        if (stopped) return
         logger.error({ err, retryInMs: retryMs }, 'cannot renew the serving certificate; keeping the current one')
         const at = new Date(now().getTime() + retryMs)
         retryMs = Math.min(retryMs * 2, settings.maxRetryMs)
@@ -226,6 +228,7 @@ export function createSelfManagedTls (options: SelfManagedTlsOptions): SelfManag
     if (nextRenewal !== undefined) schedule(nextRenewal)
     return () => {
       stopped = true
+      stopping.abort()
       if (timer !== undefined) clearTimeout(timer)
       listWatch.stop()
     }
