@@ -3,7 +3,7 @@
 // start). Runs are interleaved so that load from elsewhere falls on all three alike.
 import { spawn } from 'node:child_process'
 import type { Certificates } from './servers.js'
-import { baselineArgs, freePort, ourServerArgs, spawnNode, stopProcess, waitReady } from './servers.js'
+import { baselineArgs, freePort, ourServerArgs, repoRoot, spawnNode, stopProcess, waitReady } from './servers.js'
 import { median, round } from './stats.js'
 
 export interface StartFigures { medianMs: number, minMs: number, maxMs: number, runsMs: number[] }
@@ -13,6 +13,11 @@ export interface ColdStartResults {
   ours: StartFigures
   baseline: StartFigures
   nodeEmpty: StartFigures
+  /**
+   * `node -e "await import('@kubernetes/client-node')"`: src/serve.ts loads it at start-up through
+   * src/kube/in-cluster.ts, even when no Kubernetes integration is used.
+   */
+  importClientNode: StartFigures
   /** ours ÷ baseline, ours ÷ node -e '' (medians). */
   ratio: { toBaseline: number, toNodeEmpty: number }
 }
@@ -38,12 +43,13 @@ async function timeToReady (name: string, args: (port: number) => string[], cert
   }
 }
 
-async function timeNodeEmpty (): Promise<number> {
+/** Spawn to exit of `node -e <script>`, run from the repository (so that imports resolve). */
+async function timeNodeScript (script: string): Promise<number> {
   const start = process.hrtime.bigint()
   await new Promise<void>((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', ''], { stdio: 'ignore' })
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: 'ignore', cwd: repoRoot })
     child.on('error', reject)
-    child.on('exit', code => { code === 0 ? resolve() : reject(new Error(`node -e '' exited with ${String(code)}`)) })
+    child.on('exit', code => { code === 0 ? resolve() : reject(new Error(`node -e '${script}' exited with ${String(code)}`)) })
   })
   return Number(process.hrtime.bigint() - start) / 1e6
 }
@@ -52,21 +58,24 @@ export async function runColdStart (certs: Certificates, responseFile: string, t
   const ours: number[] = []
   const baseline: number[] = []
   const nodeEmpty: number[] = []
+  const importClientNode: number[] = []
   // One unmeasured round: the first start after a build also pays for the disk cache.
   await timeToReady('sidecar-injector serve', port => ourServerArgs(port, certs), certs, `${tmp}/cold-ours.log`)
   for (let i = 0; i < runs; i++) {
     ours.push(await timeToReady('sidecar-injector serve', port => ourServerArgs(port, certs), certs, `${tmp}/cold-ours.log`))
     baseline.push(await timeToReady('baseline-server', port => baselineArgs(port, certs, responseFile), certs, `${tmp}/cold-baseline.log`))
-    nodeEmpty.push(await timeNodeEmpty())
+    nodeEmpty.push(await timeNodeScript(''))
+    importClientNode.push(await timeNodeScript('await import(\'@kubernetes/client-node\')'))
   }
   const results: ColdStartResults = {
     runs,
     ours: summarise(ours),
     baseline: summarise(baseline),
     nodeEmpty: summarise(nodeEmpty),
+    importClientNode: summarise(importClientNode),
     ratio: { toBaseline: round(median(ours) / median(baseline)), toNodeEmpty: round(median(ours) / median(nodeEmpty)) }
   }
   log(`cold start (median of ${runs}): ours ${results.ours.medianMs} ms (${results.ours.minMs}–${results.ours.maxMs}), ` +
-    `baseline ${results.baseline.medianMs} ms, node -e '' ${results.nodeEmpty.medianMs} ms`)
+    `baseline ${results.baseline.medianMs} ms, node -e '' ${results.nodeEmpty.medianMs} ms, import of @kubernetes/client-node ${results.importClientNode.medianMs} ms`)
   return results
 }

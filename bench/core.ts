@@ -53,6 +53,8 @@ export interface ScalingSeries {
   fitByEnvVars: LinearFit
   /** full.meanUs against review bytes. */
   fitByBytes: LinearFit
+  /** full.meanUs against the number of containers. */
+  fitByContainers?: LinearFit
   /** Time at the largest point ÷ time at half its size (2 means linear; 4 would be quadratic). */
   doublingRatio?: number
 }
@@ -71,7 +73,8 @@ function injectOrThrow (spec: ReviewSpec): Pod {
   return result.pod
 }
 
-function fullPath (pod: Pod): () => string {
+/** What the webhook asks of the core per review: inject, then the patch on the wire (base64). */
+export function injectAndPatch (pod: Pod): () => string {
   const config = defaultConfig()
   return () => {
     const result = inject(pod, request, config)
@@ -90,7 +93,7 @@ function measurePod (spec: ReviewSpec, options: MeasureOptions): CorePodResult {
   const injected = injectOrThrow(spec)
   const ops = diffPatch(spec.pod, injected)
   const m = measureInterleaved({
-    full: fullPath(spec.pod),
+    full: injectAndPatch(spec.pod),
     inject: () => inject(spec.pod, request, config),
     patch: () => encodePatch(diffPatch(spec.pod, injected)),
     parseBody: () => JSON.parse(spec.body) as unknown,
@@ -108,13 +111,20 @@ function measurePod (spec: ReviewSpec, options: MeasureOptions): CorePodResult {
 }
 
 function measureSeries (description: string, shapes: ReadonlyArray<{ containers: number, envTotal: number }>, options: MeasureOptions): ScalingSeries {
-  const points = shapes.map(({ containers, envTotal }): ScalingPoint => {
-    const spec = scalingReview(containers, envTotal)
+  const specs = shapes.map(({ containers, envTotal }) => scalingReview(containers, envTotal))
+  // Every size and its baseline in one interleaved measurement: a burst of load from elsewhere is
+  // spread over all sizes instead of bending the line at one of them.
+  const operations: Record<string, () => unknown> = {}
+  for (const spec of specs) {
     injectOrThrow(spec)
-    const { full, jsonRoundTrip } = measureInterleaved({
-      full: fullPath(spec.pod),
-      jsonRoundTrip: () => JSON.parse(JSON.stringify(spec.pod)) as unknown
-    }, options)
+    operations[`${spec.name}/full`] = injectAndPatch(spec.pod)
+    operations[`${spec.name}/json`] = () => JSON.parse(JSON.stringify(spec.pod)) as unknown
+  }
+  const m = measureInterleaved(operations, options)
+  const points = specs.map((spec, i): ScalingPoint => {
+    const { containers, envTotal } = shapes[i] as { containers: number, envTotal: number }
+    const full = m[`${spec.name}/full`] as Measurement
+    const jsonRoundTrip = m[`${spec.name}/json`] as Measurement
     return {
       name: spec.name,
       containers,
@@ -129,6 +139,7 @@ function measureSeries (description: string, shapes: ReadonlyArray<{ containers:
   const times = points.map(p => p.full.meanUs)
   const byEnv = linearFit(points.map(p => p.envTotal), times)
   const byBytes = linearFit(points.map(p => p.reviewBytes), times)
+  const containerCounts = new Set(points.map(p => p.containers))
   const last = points[points.length - 1]
   const half = last === undefined ? undefined : points.find(p => p.envTotal * 2 === last.envTotal && p.containers * 2 === last.containers)
   return {
@@ -136,6 +147,7 @@ function measureSeries (description: string, shapes: ReadonlyArray<{ containers:
     points,
     fitByEnvVars: roundFit(byEnv),
     fitByBytes: roundFit(byBytes),
+    ...(containerCounts.size > 1 ? { fitByContainers: roundFit(linearFit(points.map(p => p.containers), times)) } : {}),
     ...(last !== undefined && half !== undefined ? { doublingRatio: round(last.full.meanUs / half.full.meanUs) } : {})
   }
 }
@@ -154,7 +166,7 @@ export function runCoreBench (options: MeasureOptions, log: (line: string) => vo
   }
   const scaling = measureSeries('containers × env vars (total), 100 env vars per container, tiny to 50 × 5,000', scalingShapes, options)
   for (const p of scaling.points) log(`core scaling ${p.name}: ${p.full.meanUs} µs (${p.reviewBytes} B review)${p.usPerEnvVar === undefined ? '' : `, ${p.usPerEnvVar} µs/env var`}`)
-  log(`core scaling fit: ${scaling.fitByEnvVars.slope} µs/env var + ${scaling.fitByEnvVars.intercept} µs, r² ${scaling.fitByEnvVars.r2}; 50×5000 ÷ 25×2500 = ${scaling.doublingRatio ?? 'n/a'}`)
+  log(`core scaling fit: ${scaling.fitByContainers?.slope ?? 'n/a'} µs/container (with 100 env vars each) + ${scaling.fitByContainers?.intercept ?? 'n/a'} µs, r² ${scaling.fitByContainers?.r2 ?? 'n/a'}; 50×5000 ÷ 25×2500 = ${scaling.doublingRatio ?? 'n/a'}`)
   const envOnly = measureSeries('50 containers, env vars (total) from 0 to 5,000', envOnlyShapes, options)
   log(`core env-only fit (50 containers): ${envOnly.fitByEnvVars.slope} µs/env var + ${envOnly.fitByEnvVars.intercept} µs, r² ${envOnly.fitByEnvVars.r2}`)
   const largest = scaling.points[scaling.points.length - 1]

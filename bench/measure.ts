@@ -1,6 +1,7 @@
 // Times a synchronous operation the way perf-reliability.md §4 asks: warm up first (so V8 has
 // optimised the code), then several runs of a calibrated number of iterations, each iteration timed
-// with process.hrtime.bigint into an HDR histogram; the figure reported is the median of the run means.
+// with process.hrtime.bigint into an HDR histogram and each run's CPU time taken with
+// process.cpuUsage; the figure reported is the median over the runs of the CPU time per operation.
 import { build } from 'hdr-histogram-js'
 import { median, round } from './stats.js'
 
@@ -15,15 +16,21 @@ export interface MeasureOptions {
 }
 
 export interface Measurement {
-  /** Median over the runs of the mean time per operation, in µs. */
+  /**
+   * Median over the runs of the CPU time (user + system, process.cpuUsage) per operation, in µs.
+   * CPU time is the headline: on a shared machine wall time also counts the time this process
+   * waited for a core, which says more about the neighbours than about the code.
+   */
   meanUs: number
-  /** The run means, in µs, fastest to slowest. */
+  /** The runs' CPU µs per operation, lowest to highest. */
   runMeansUs: number[]
-  /** Over every iteration of every run, in µs. */
+  /** Median over the runs of the wall time per operation, in µs. */
+  wallMeanUs: number
+  /** Wall time of single operations, over every iteration of every run, in µs. */
   p50Us: number
   p99Us: number
   maxUs: number
-  /** 1e6 / meanUs. */
+  /** 1e6 / meanUs: operations per second of one core's CPU time. */
   opsPerSecond: number
   iterations: number
 }
@@ -33,6 +40,7 @@ let sink: unknown
 export function consume (value: unknown): void { sink = value }
 export function lastConsumed (): unknown { return sink }
 
+const pause = new Int32Array(new SharedArrayBuffer(4))
 type Gc = () => void
 const gc = (globalThis as { gc?: Gc }).gc
 
@@ -65,14 +73,21 @@ export function measureInterleaved<K extends string> (operations: Record<K, () =
   for (const name of names) iterations.set(name, calibrate(operations[name], options.warmupMs, options.runMs, options.minIterations))
   const histograms = new Map(names.map(name => [name, build({ lowestDiscernibleValue: 1, highestTrackableValue: 60e9, numberOfSignificantValueDigits: 3 })]))
   const runMeans = new Map<K, number[]>(names.map(name => [name, []]))
+  const runWallMeans = new Map<K, number[]>(names.map(name => [name, []]))
   for (let run = 0; run < options.runs; run++) {
     for (const name of names) {
       const operation = operations[name]
       const histogram = histograms.get(name)
       const count = iterations.get(name) ?? options.minIterations
-      // Each run starts with a clean heap, so that it does not pay for the garbage of the previous one.
-      gc?.()
+      // Each run starts with a clean heap, so that it does not pay for the garbage of the previous
+      // one; the pause lets V8's helper threads finish sweeping, whose CPU time process.cpuUsage
+      // would otherwise charge to this run.
+      if (gc !== undefined) {
+        gc()
+        Atomics.wait(pause, 0, 0, 20)
+      }
       let total = 0n
+      const cpuBefore = process.cpuUsage()
       for (let i = 0; i < count; i++) {
         const start = process.hrtime.bigint()
         consume(operation())
@@ -80,7 +95,9 @@ export function measureInterleaved<K extends string> (operations: Record<K, () =
         total += elapsed
         histogram?.recordValue(Number(elapsed))
       }
-      runMeans.get(name)?.push(Number(total) / count / 1e3)
+      const cpu = process.cpuUsage(cpuBefore)
+      runMeans.get(name)?.push((cpu.user + cpu.system) / count)
+      runWallMeans.get(name)?.push(Number(total) / count / 1e3)
     }
   }
   const results = {} as Record<K, Measurement>
@@ -92,6 +109,7 @@ export function measureInterleaved<K extends string> (operations: Record<K, () =
     results[name] = {
       meanUs: round(meanUs, 4),
       runMeansUs: means.map(v => round(v, 4)),
+      wallMeanUs: round(median(runWallMeans.get(name) ?? []), 4),
       p50Us: round(histogram.getValueAtPercentile(50) / 1e3, 4),
       p99Us: round(histogram.getValueAtPercentile(99) / 1e3, 4),
       maxUs: round(histogram.maxValue / 1e3, 4),

@@ -105,8 +105,9 @@ export function latencySvg (admission: AdmissionResults, subtitle: string): stri
 /** Points (ms) against env vars, one line per series, with the least-squares line of the first. */
 export function scalingSvg (core: CoreResults, subtitle: string): string {
   const width = 760
-  const height = 440
-  const margin = { top: 70, left: 70, right: 30, bottom: 60 }
+  const height = 500
+  // The legend sits between the title and the plot, so that it never hides a point.
+  const margin = { top: 130, left: 70, right: 30, bottom: 60 }
   const plotW = width - margin.left - margin.right
   const plotH = height - margin.top - margin.bottom
   const series = [
@@ -124,7 +125,7 @@ export function scalingSvg (core: CoreResults, subtitle: string): string {
   const out: string[] = []
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" ${font} font-size="12" fill="${colours.text}">`)
   out.push(`<rect width="${width}" height="${height}" fill="white"/>`)
-  out.push(text(margin.left, 24, 'Core time per injection (inject + diffPatch + encodePatch) against pod size', 'font-size="16" font-weight="600"'))
+  out.push(text(margin.left, 24, 'Core CPU time per injection (inject + diffPatch + encodePatch) against pod size', 'font-size="16" font-weight="600"'))
   out.push(text(margin.left, 44, subtitle, 'font-size="11" fill="#555"'))
   for (const t of yTicks) {
     out.push(`<line x1="${margin.left}" x2="${margin.left + plotW}" y1="${y(t).toFixed(1)}" y2="${y(t).toFixed(1)}" stroke="${colours.grid}"/>`)
@@ -146,7 +147,7 @@ export function scalingSvg (core: CoreResults, subtitle: string): string {
     for (const p of s.points) {
       out.push(`<circle cx="${x(p.envTotal).toFixed(1)}" cy="${y(p.full.meanUs / 1000).toFixed(1)}" r="4" fill="${s.colour}"><title>${escapeXml(`${p.name}: ${p.full.meanUs} µs`)}</title></circle>`)
     }
-    const ly = margin.top + 14 + i * 34
+    const ly = 70 + i * 30
     out.push(`<circle cx="${margin.left + 14}" cy="${ly - 4}" r="4" fill="${s.colour}"/>`)
     out.push(text(margin.left + 24, ly, s.label))
     out.push(text(margin.left + 24, ly + 14, `fit: ${s.fit.slope} µs per env var + ${Math.round(s.fit.intercept)} µs, r² = ${s.fit.r2}`, 'font-size="11" fill="#555"'))

@@ -2,6 +2,7 @@
 // time goes by function (self and inclusive) and by area (core, admission, http adapter, fastify,
 // logging, metrics, JSON, GC, the rest of the runtime: TLS, sockets).
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs'
+import { Session } from 'node:inspector/promises'
 import { startOurServer } from './admission.js'
 import { keepAliveLoad } from './load.js'
 import type { ReviewSpec } from './reviews.js'
@@ -37,9 +38,11 @@ export function areaOf (frame: CallFrame): string {
   if (functionName === '(garbage collector)') return 'gc'
   if (functionName === '(idle)') return 'idle'
   if (functionName === '(program)' || functionName === '(root)') return 'runtime (native: TLS, sockets, compiler)'
-  if (url.includes('/dist/core/')) return 'src/core'
-  if (url.includes('/dist/admission/')) return 'src/admission'
-  if (url.includes('/dist/http/') || url.includes('/dist/serve')) return 'src/http'
+  // dist/ is the server's build; dist-bench/src/ the same sources compiled for the in-process core bench.
+  if (/\/dist(-bench\/src)?\/core\//.test(url)) return 'src/core'
+  if (/\/dist(-bench\/src)?\/admission\//.test(url)) return 'src/admission'
+  if (/\/dist(-bench\/src)?\/(http\/|serve)/.test(url)) return 'src/http'
+  if (url.includes('/dist-bench/bench/')) return 'bench harness'
   if (/node_modules\/(pino|sonic-boom|thread-stream|fast-redact|quick-format-unescaped|on-exit-leak-free|@pinojs)/.test(url)) return 'logging (pino)'
   if (url.includes('node_modules/prom-client') || url.includes('node_modules/tdigest') || url.includes('node_modules/bintrees')) return 'metrics (prom-client)'
   if (url.includes('node_modules/fast-json-patch')) return 'fast-json-patch'
@@ -50,7 +53,7 @@ export function areaOf (frame: CallFrame): string {
 }
 
 function keyOf (frame: CallFrame): string {
-  const file = frame.url === '' ? '' : ` ${frame.url.replace(`file://${repoRoot}`, '').replace(/^.*node_modules\//, '')}:${frame.lineNumber + 1}`
+  const file = frame.url === '' ? '' : ` ${frame.url.replace(`file://${repoRoot}`, '').replace(/^dist-bench\//, '').replace(/^.*node_modules\//, '')}:${frame.lineNumber + 1}`
   return `${frame.functionName === '' ? '(anonymous)' : frame.functionName}${file}`
 }
 
@@ -90,7 +93,7 @@ export function summariseProfile (profile: CpuProfile, requests: number, review:
     const seen = new Set<string>()
     for (let id: number | undefined = node.id; id !== undefined; id = parent.get(id)) {
       const frame = byId.get(id)?.callFrame
-      if (frame === undefined || !inclusiveNames.has(frame.functionName)) continue
+      if (frame === undefined || !(inclusiveNames.has(frame.functionName) || frame.url.includes('/dist/core/') || frame.url.includes('/dist-bench/src/core/'))) continue
       const k = keyOf(frame)
       if (seen.has(k)) continue
       seen.add(k)
@@ -138,4 +141,31 @@ export async function runProfile (spec: ReviewSpec, certs: Certificates, tmp: st
     summary.byArea.slice(0, 8).map(e => `${e.name} ${e.percent}%`).join(', '))
   log(`profile ${spec.name} top self: ` + summary.topSelf.slice(0, 8).map(e => `${e.name} ${e.percent}%`).join(', '))
   return summary
+}
+
+/**
+ * Profiles the core in this process (node:inspector, 100 µs sampling) while it injects and patches
+ * one pod in a loop for durationMs: which core functions the time goes to, with no HTTP around it.
+ */
+export async function runCoreProfile (spec: ReviewSpec, operation: () => unknown, durationMs: number, log: (line: string) => void): Promise<ProfileSummary> {
+  const session = new Session()
+  session.connect()
+  try {
+    await session.post('Profiler.enable')
+    await session.post('Profiler.setSamplingInterval', { interval: 100 })
+    await session.post('Profiler.start')
+    const end = Date.now() + durationMs
+    let iterations = 0
+    while (Date.now() < end) {
+      operation()
+      iterations++
+    }
+    const { profile } = await session.post('Profiler.stop')
+    const summary = summariseProfile(profile as unknown as CpuProfile, iterations, spec.name, 0)
+    log(`core profile ${spec.name}: ${summary.busyUsPerRequest} µs/injection; inclusive: ` +
+      summary.inclusive.slice(0, 8).map(e => `${e.name.split(' ')[0] ?? ''} ${e.percent}%`).join(', '))
+    return summary
+  } finally {
+    session.disconnect()
+  }
 }

@@ -13,13 +13,13 @@ import { runAdmissionBench } from './admission.js'
 import type { ColdStartResults } from './cold-start.js'
 import { runColdStart } from './cold-start.js'
 import type { CoreResults } from './core.js'
-import { runCoreBench } from './core.js'
+import { injectAndPatch, runCoreBench } from './core.js'
 import type { MeasureOptions } from './measure.js'
 import { plotAll } from './plot.js'
 import { loadAverage, machine } from './proc.js'
 import type { ProfileSummary } from './profile.js'
-import { runProfile } from './profile.js'
-import { defaultedReview, largeReview } from './reviews.js'
+import { runCoreProfile, runProfile } from './profile.js'
+import { defaultedReview, largeReview, scalingReview } from './reviews.js'
 import { canPin, generateCertificates, pinSelf, repoRoot } from './servers.js'
 
 const parts = ['core', 'admission', 'cold-start', 'profile'] as const
@@ -48,7 +48,7 @@ export interface BenchResults {
   core?: CoreResults
   admission?: AdmissionResults
   coldStart?: ColdStartResults
-  profile?: ProfileSummary[]
+  profile?: { core: ProfileSummary[], server: ProfileSummary[] }
 }
 
 function packageVersion (name: string): string {
@@ -84,10 +84,10 @@ async function main (): Promise<void> {
 
   const coreOptions: MeasureOptions = quick
     ? { warmupMs: 50, runMs: 50, runs: 3, minIterations: 3 }
-    : { warmupMs: 300, runMs: 300, runs: 5, minIterations: 10 }
+    : { warmupMs: 300, runMs: 150, runs: 9, minIterations: 10 }
   const admissionOptions: AdmissionOptions = quick
-    ? { concurrencies: [1, 8, 64], durationS: 1, rounds: 1, warmupS: 1, churnConcurrencies: [8], churnDurationS: 1 }
-    : { concurrencies: [1, 8, 64], durationS: 4, rounds: 3, warmupS: 2, churnConcurrencies: [1, 8], churnDurationS: 3 }
+    ? { concurrencies: [1, 8, 64], largestConcurrencies: [1], durationS: 1, rounds: 1, warmupS: 1, churnConcurrencies: [8], churnDurationS: 1 }
+    : { concurrencies: [1, 8, 64], largestConcurrencies: [1], durationS: 4, rounds: 3, warmupS: 2, churnConcurrencies: [1, 8], churnDurationS: 3 }
   const coldStartRuns = quick ? 3 : 11
   const profileS = quick ? 2 : 5
 
@@ -121,15 +121,19 @@ async function main (): Promise<void> {
     if (needsServer) {
       const certs = generateCertificates(`${tmp}/certs`)
       const specs = [defaultedReview(), largeReview()]
-      if (only.has('admission')) results.admission = await runAdmissionBench(specs, certs, tmp, admissionOptions, log)
+      if (only.has('admission')) results.admission = await runAdmissionBench(specs, scalingReview(50, 5000), certs, tmp, admissionOptions, log)
       if (only.has('cold-start')) {
         const responseFile = `${tmp}/cold-start-response.json`
         writeFileSync(responseFile, '{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"","allowed":true}}')
         results.coldStart = await runColdStart(certs, responseFile, tmp, coldStartRuns, log)
       }
       if (only.has('profile')) {
-        results.profile = []
-        for (const spec of specs) results.profile.push(await runProfile(spec, certs, tmp, 8, profileS, log))
+        const profiles: { core: ProfileSummary[], server: ProfileSummary[] } = { core: [], server: [] }
+        for (const spec of [specs[0], scalingReview(50, 5000)]) {
+          if (spec !== undefined) profiles.core.push(await runCoreProfile(spec, injectAndPatch(spec.pod), profileS * 400, log))
+        }
+        for (const spec of specs) profiles.server.push(await runProfile(spec, certs, tmp, 8, profileS, log))
+        results.profile = profiles
       }
     }
   } finally {
