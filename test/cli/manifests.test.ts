@@ -48,7 +48,8 @@ t.test('with no flags it renders what kubectl apply -k installs', { skip: kubect
 t.test('--namespace moves every namespaced object, reference and exclusion', async t => {
   const objects = await render(['--namespace', 'mesh-system', '--image', 'registry.example/injector:1.2.3', '--failure-policy', 'Ignore'])
   const text = JSON.stringify(objects)
-  t.notOk(text.includes('"sidecar-injector"') && /"namespace":"sidecar-injector"/.test(text), 'no object or reference is left in the old namespace')
+  t.notMatch(text, /"namespace":"sidecar-injector"/, 'no object or reference is left in the old namespace')
+  t.notMatch(text, /"values":\["sidecar-injector"/, 'nor the old namespace exclusion')
   t.equal(objects.find(o => o.kind === 'Namespace')?.metadata.name, 'mesh-system')
   for (const o of objects.filter(o => o.metadata.namespace !== undefined)) t.equal(o.metadata.namespace, 'mesh-system', `${String(o.kind)}`)
   const webhooks = objects.find(o => o.kind === 'MutatingWebhookConfiguration')?.webhooks as Manifest[]
