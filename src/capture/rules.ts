@@ -125,12 +125,12 @@ export function buildRuleset (options: CaptureOptions, family: Family, dnsServer
   const chains: Array<{ table: TableName, chain: string }> = []
   const ops: RuleOp[] = []
   const append = (chain: string, match: Match, table: TableName = 'nat'): void => { ops.push({ table, op: 'append', chain, spec: spec(match) }) }
+  const insert = (chain: string, match: Match): void => { ops.push({ table: 'nat', op: 'insert', chain, spec: spec(match) }) }
   const hostBits = v6 ? 128 : 32
   const servers = dnsServers.filter(s => s.family === family).map(s => `${s.address}/${hostBits}`)
   // Without a known server (and without capture-all) nothing is redirected, but the owner rules keep their DNS form.
   const dns = options.redirectDns
   const dnsTargets: ReadonlyArray<string | undefined> = !dns ? [] : options.captureAllDns ? [undefined] : servers
-  const insert = (chain: string, match: Match): void => { ops.push({ table: 'nat', op: 'insert', chain, spec: spec(match) }) }
 
   for (const chain of [inbound, redirect, inRedirect, output]) chains.push({ table: 'nat', chain })
 
