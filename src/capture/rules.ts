@@ -6,6 +6,7 @@
 import type { Cidr, Family } from './cidr.js'
 import type { DnsServer } from './dns.js'
 import { parseResolvConf } from './dns.js'
+import { parseGroupFile, resolveGroups } from './groups.js'
 import type { CaptureOptions, IptablesBinary } from './options.js'
 
 export type TableName = 'nat' | 'mangle' | 'raw'
@@ -89,14 +90,28 @@ export function familiesFor (options: CaptureOptions, podHasIpv6: boolean): read
   return podHasIpv6 || options.dualStack ? ['ipv4', 'ipv6'] : ['ipv4']
 }
 
-/** What the pod tells the rules: whether it has IPv6, and its /etc/resolv.conf (read only for DNS capture). */
+/**
+ * What the pod tells the rules: whether it has IPv6, its /etc/resolv.conf (read only for DNS capture)
+ * and its /etc/group (read only when owner groups are named).
+ */
 export interface PodFacts {
   readonly podHasIpv6: boolean
   readonly resolvConf?: () => string | undefined
+  readonly groupFile?: () => string | undefined
 }
 
 /** The rulesets to write for this pod, one per family, and what is worth a warning. */
-export function buildRulesets (options: CaptureOptions, facts: PodFacts): { rulesets: Ruleset[], warnings: string[] } {
+export function buildRulesets (given: CaptureOptions, facts: PodFacts): { rulesets: Ruleset[], warnings: string[] } {
+  let options = given
+  const named = [...(given.ownerGroupsInclude === '*' ? [] : given.ownerGroupsInclude), ...given.ownerGroupsExclude].some(g => !/^\d+$/.test(g))
+  if (named) {
+    const gids = parseGroupFile(facts.groupFile?.() ?? '')
+    options = {
+      ...given,
+      ownerGroupsInclude: given.ownerGroupsInclude === '*' ? '*' : resolveGroups(given.ownerGroupsInclude, gids),
+      ownerGroupsExclude: resolveGroups(given.ownerGroupsExclude, gids)
+    }
+  }
   const families = familiesFor(options, facts.podHasIpv6)
   const warnings: string[] = []
   let servers: DnsServer[] = []

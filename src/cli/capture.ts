@@ -29,6 +29,8 @@ export interface CaptureDeps {
   readonly interfaces: () => readonly InterfaceAddress[]
   /** The pod's /etc/resolv.conf, or undefined when there is none. */
   readonly resolvConf: () => string | undefined
+  /** The init image's /etc/group, or undefined. */
+  readonly groupFile: () => string | undefined
 }
 
 const execTimeoutMs = 60_000
@@ -63,15 +65,20 @@ export function listInterfaces (): InterfaceAddress[] {
     (addresses ?? []).map(a => ({ name, address: a.address, family: a.family, internal: a.internal })))
 }
 
-export function readResolvConf (): string | undefined {
+function readOptional (path: string): string | undefined {
   try {
-    return readFileSync('/etc/resolv.conf', 'utf8')
+    return readFileSync(path, 'utf8')
   } catch {
     return undefined
   }
 }
 
-export const run: CliCommand = (args, io) => runCapture(args, io, { exec: execCommand, interfaces: listInterfaces, resolvConf: readResolvConf })
+export const run: CliCommand = (args, io) => runCapture(args, io, {
+  exec: execCommand,
+  interfaces: listInterfaces,
+  resolvConf: () => readOptional('/etc/resolv.conf'),
+  groupFile: () => readOptional('/etc/group')
+})
 
 const rank: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3, none: 4 }
 
@@ -101,7 +108,7 @@ export async function runCapture (args: readonly string[], io: CliIo, deps: Capt
 
   for (const warning of parsed.warnings) log('warn', `${warning.code}: ${warning.message}`)
 
-  const { rulesets, warnings } = buildRulesets(options, { podHasIpv6: detectIpv6(deps.interfaces()), resolvConf: deps.resolvConf })
+  const { rulesets, warnings } = buildRulesets(options, { podHasIpv6: detectIpv6(deps.interfaces()), resolvConf: deps.resolvConf, groupFile: deps.groupFile })
   for (const warning of warnings) log('warn', warning)
   if (options.dryRun) {
     io.stdout(renderDryRun(rulesets, options.iptablesBinary))

@@ -32,7 +32,8 @@ function harness (answer: (call: Call, calls: readonly Call[]) => ExecResult, ad
       return answer(call, calls)
     },
     interfaces: () => addresses,
-    resolvConf: () => resolvConf
+    resolvConf: () => resolvConf,
+    groupFile: () => 'root:x:0:\nftp:x:50:\n'
   }
   return { io, deps, calls, out: () => stdout, err: () => stderr }
 }
@@ -165,6 +166,12 @@ t.test('--force-iptables-binary iptables-legacy: the legacy commands for both fa
   const dry = harness(() => { throw new Error('nothing may run') })
   t.equal(await runCapture([...sidecarArgs, '-n', '--force-iptables-binary', 'iptables-nft'], dry.io, dry.deps), 0)
   t.match(dry.out(), /^# IPv4: iptables-nft-restore --noflush$/m)
+})
+
+t.test('named owner groups are written as the gids /etc/group gives; unknown names are left to iptables', async t => {
+  const h = harness(() => { throw new Error('nothing may run') })
+  t.equal(await runCapture([...sidecarArgs, '-n'], { ...h.io, env: { ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE: 'ftp,java,7' } }, h.deps), 0)
+  t.match(h.out(), /^-A ISTIO_OUTPUT -m owner --gid-owner 50 -j RETURN\n-A ISTIO_OUTPUT -m owner --gid-owner java -j RETURN\n-A ISTIO_OUTPUT -m owner --gid-owner 7 -j RETURN$/m)
 })
 
 t.test('--help prints the flags', async t => {
