@@ -1,12 +1,13 @@
 // The shipped manifests pass the real API server's validation as they are:
 // `kubectl apply --dry-run=server -k manifests/` (kustomize is built into kubectl).
 import { execFile } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import t from 'tap'
 import { parseAllDocuments } from 'yaml'
-import { connectCluster, isApiError } from './lib/cluster.js'
+import { connectCluster, createNamespace, isApiError } from './lib/cluster.js'
+import { repoRoot } from './lib/repo.js'
 import { manifestsDir } from './lib/webhook-configuration.js'
 
 const run = promisify(execFile)
@@ -36,4 +37,14 @@ t.test('manifests/ through server-side dry-run', { skip: !existsSync(join(manife
   const applied = stdout.trim().split('\n').filter(line => line !== '')
   t.equal(applied.length, objects.length, 'every object was accepted', { stdout })
   t.ok(applied.every(line => /\(server dry run\)$/.test(line)), 'by the server, in dry-run', { stdout })
+})
+
+t.test('the Bookinfo-like app of make e2e-kind through server-side dry-run', async t => {
+  const cluster = await connectCluster({ teardown: fn => { t.teardown(fn) }, failed: () => !t.passing() })
+  const namespace = await createNamespace(cluster, 'kind-app', {}, fn => { t.teardown(fn) })
+  const file = join(repoRoot, 'test', 'e2e', 'kind', 'bookinfo.yaml')
+  const { stdout } = await run(cluster.kubectl, ['--kubeconfig', cluster.kubeconfigPath, 'apply', '--dry-run=server', '-n', namespace, '-f', file])
+  const applied = stdout.trim().split('\n').filter(line => line !== '')
+  t.equal(applied.length, parseAllDocuments(readFileSync(file, 'utf8')).length, 'every object was accepted', { stdout })
+  t.ok(applied.every(line => /^deployment\.apps\/\S+ created \(server dry run\)$/.test(line)), 'as Deployments, by the server', { stdout })
 })
