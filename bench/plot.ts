@@ -125,8 +125,8 @@ export function scalingSvg (core: CoreResults, subtitle: string): string {
   const out: string[] = []
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" ${font} font-size="12" fill="${colours.text}">`)
   out.push(`<rect width="${width}" height="${height}" fill="white"/>`)
-  out.push(text(margin.left, 24, 'Core CPU time per injection (inject + diffPatch + encodePatch) against pod size', 'font-size="16" font-weight="600"'))
-  out.push(text(margin.left, 44, subtitle, 'font-size="11" fill="#555"'))
+  out.push(text(margin.left, 24, 'Core CPU time per injection against pod size', 'font-size="16" font-weight="600"'))
+  out.push(text(margin.left, 44, `inject + diffPatch + encodePatch, median of the runs' CPU time · ${subtitle}`, 'font-size="11" fill="#555"'))
   for (const t of yTicks) {
     out.push(`<line x1="${margin.left}" x2="${margin.left + plotW}" y1="${y(t).toFixed(1)}" y2="${y(t).toFixed(1)}" stroke="${colours.grid}"/>`)
     out.push(text(margin.left - 8, y(t) + 4, `${t} ms`, 'text-anchor="end" font-size="11"'))

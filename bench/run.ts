@@ -19,6 +19,7 @@ import { plotAll } from './plot.js'
 import { loadAverage, machine } from './proc.js'
 import type { ProfileSummary } from './profile.js'
 import { runCoreProfile, runProfile } from './profile.js'
+import { renderSummary } from './report.js'
 import { defaultedReview, largeReview, scalingReview } from './reviews.js'
 import { canPin, generateCertificates, pinSelf, repoRoot } from './servers.js'
 
@@ -150,7 +151,8 @@ async function main (): Promise<void> {
     : results
   writeFileSync(file, `${JSON.stringify(merged, null, 2)}\n`)
   const plots = plotAll(merged, outDir)
-  log(`bench: done in ${results.durationS} s; wrote ${outDir}/results.json${plots.map(p => `, ${p}`).join('')}`)
+  writeFileSync(`${outDir}/summary.md`, renderSummary(merged))
+  log(`bench: done in ${results.durationS} s; wrote ${outDir}/results.json, ${outDir}/summary.md${plots.map(p => `, ${p}`).join('')}`)
 }
 
 await main()
