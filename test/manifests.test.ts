@@ -92,7 +92,8 @@ t.test('ports and paths agree: Service → container → server flags → routes
     serviceName: service.metadata.name,
     webhookConfigName: webhookConfig.metadata.name,
     caSecretName: defaultCaSecretName,
-    detectNativeSidecars: true
+    detectNativeSidecars: true,
+    extraSans: []
   }, 'serve accepts the Deployment\'s flags: self-managed TLS and, in a cluster, native-sidecar detection')
   t.equal(settings.tlsCertFile, undefined)
   const port = container.ports.find((p: Manifest) => p.name === 'https-webhook')

@@ -1,6 +1,7 @@
 // What `serve` gets from the Kubernetes API: a self-managed certificate source (--self-managed-tls)
 // and native-sidecar facts from a Node watch (on by default when running in a cluster). The flags are
 // declared here and merged into serve's; src/serve.ts composes the result.
+import { isIP } from 'node:net'
 import { KubeConfig } from '@kubernetes/client-node'
 import type { ClusterFacts, Pod } from '../core/types.js'
 import { createKubeApi } from './api.js'
@@ -19,6 +20,8 @@ export interface KubeSettings {
   caSecretName: string
   /** Watch Nodes to tell the core whether kubelets support native sidecars (nativeSidecars: auto). */
   detectNativeSidecars: boolean
+  /** Extra DNS names and IP addresses for the self-managed certificate (besides the Service's names). */
+  extraSans: string[]
 }
 
 export const kubeFlagOptions = {
@@ -27,7 +30,8 @@ export const kubeFlagOptions = {
   'service-name': { type: 'string' },
   'webhook-config-name': { type: 'string' },
   'ca-secret-name': { type: 'string' },
-  'detect-native-sidecars': { type: 'string' }
+  'detect-native-sidecars': { type: 'string' },
+  'extra-sans': { type: 'string' }
 } as const
 
 export const kubeUsage = `
@@ -38,6 +42,7 @@ In a cluster (the API is reached with the pod's service account, or KUBECONFIG /
   --webhook-config-name NAME    INJECTOR_WEBHOOK_CONFIG_NAME       the MutatingWebhookConfiguration to patch (default ${defaultWebhookConfigName})
   --ca-secret-name NAME         INJECTOR_CA_SECRET_NAME            the Secret holding the CA (default ${defaultCaSecretName})
   --detect-native-sidecars B    INJECTOR_DETECT_NATIVE_SIDECARS    true/false: watch Nodes for kubelet >= 1.33 (default true in a cluster)
+  --extra-sans LIST             INJECTOR_EXTRA_SANS                comma-separated extra DNS names/IPs in the self-managed certificate
 `
 
 export class KubeSettingsError extends Error {
@@ -75,7 +80,11 @@ export function parseKubeSettings (
     serviceName: pick('service-name', 'INJECTOR_SERVICE_NAME') ?? defaultServiceName,
     webhookConfigName: pick('webhook-config-name', 'INJECTOR_WEBHOOK_CONFIG_NAME') ?? defaultWebhookConfigName,
     caSecretName: pick('ca-secret-name', 'INJECTOR_CA_SECRET_NAME') ?? defaultCaSecretName,
-    detectNativeSidecars: bool('detect-native-sidecars', 'INJECTOR_DETECT_NATIVE_SIDECARS', inCluster)
+    detectNativeSidecars: bool('detect-native-sidecars', 'INJECTOR_DETECT_NATIVE_SIDECARS', inCluster),
+    extraSans: (pick('extra-sans', 'INJECTOR_EXTRA_SANS') ?? '').split(',').map(s => s.trim()).filter(s => s !== '')
+  }
+  for (const san of settings.extraSans) {
+    if (isIP(san) === 0 && !dns1123.test(san.replace(/^\*\./, ''))) throw new KubeSettingsError(`--extra-sans: '${san}' is neither an IP address nor a DNS name`)
   }
   for (const [flag, value] of [['namespace', settings.namespace], ['service-name', settings.serviceName], ['webhook-config-name', settings.webhookConfigName], ['ca-secret-name', settings.caSecretName]]) {
     if (!dns1123.test(value ?? '')) throw new KubeSettingsError(`--${flag ?? ''} must be a Kubernetes object name, got '${value ?? ''}'`)
@@ -108,6 +117,8 @@ export function startKubeIntegration (settings: KubeSettings, options: KubeInteg
       serviceName: settings.serviceName,
       webhookConfigName: settings.webhookConfigName,
       caSecretName: settings.caSecretName,
+      extraDnsNames: settings.extraSans.filter(san => isIP(san) === 0),
+      extraIpAddresses: settings.extraSans.filter(san => isIP(san) !== 0),
       logger: options.logger.child({ component: 'self-managed-tls' })
     })
   }

@@ -52,6 +52,8 @@ export interface SelfManagedTlsOptions {
   logger: KubeLogger
   clusterDomain?: string
   extraDnsNames?: readonly string[]
+  /** IP SANs, for a webhook reached by `clientConfig.url` at an address (e.g. 127.0.0.1 in a local run). */
+  extraIpAddresses?: readonly string[]
   suffix?: string
   servingValidityMs?: number
   caValidityMs?: number
@@ -114,7 +116,7 @@ export function createSelfManagedTls (options: SelfManagedTlsOptions): SelfManag
     const state = await refreshAuthority()
     // The bundle goes out first, so that the API server trusts a new CA before it sees a certificate from it.
     await publishBundle(state.bundle)
-    const pair = await issueServingCertificate({ ca: state.current, dnsNames, now: now(), validityMs: settings.servingValidityMs })
+    const pair = await issueServingCertificate({ ca: state.current, dnsNames, ipAddresses: options.extraIpAddresses ?? [], now: now(), validityMs: settings.servingValidityMs })
     signingCa = state.current.cert
     return pair
   }
