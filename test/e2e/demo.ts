@@ -5,11 +5,13 @@
 // tears everything down.
 import type { V1Pod, V1Volume } from '@kubernetes/client-node'
 import { bookinfoPods, describeInjection, isInjected, statusAnnotation } from './lib/pods.js'
+import { apiErrorMessage } from './lib/cluster.js'
 import { examplePods } from './lib/examples.js'
 import type { TestLike } from './lib/suite.js'
 import { setupSuite } from './lib/suite.js'
 
 const out = (line = ''): void => { process.stdout.write(line + '\n') }
+const cpuAnnotation = 'sidecar.istio.io/proxyCPU'
 
 function describeVolume (v: V1Volume): string {
   const token = v.projected?.sources?.find(s => s.serviceAccountToken !== undefined)?.serviceAccountToken
@@ -74,13 +76,25 @@ async function main (): Promise<number> {
       }
     }
 
-    const plain = await suite.namespace('legacy')
-    out()
-    out(`namespace ${plain} (no label): the same productpage pod`)
     const first = pods[0]
     if (first !== undefined) {
-      const { namespace: _ignored, ...metadata } = first.metadata ?? {}
-      const created = await suite.createPod(plain, { ...first, metadata })
+      const { namespace: _ignored, name = 'productpage-v1', ...metadata } = first.metadata ?? {}
+      out()
+      out(`namespace ${namespace}: the same pod with an invalid annotation (${cpuAnnotation}: "two cores")`)
+      try {
+        await suite.createPod(namespace, {
+          ...first,
+          metadata: { ...metadata, name: `${name}-invalid`, annotations: { ...metadata.annotations, [cpuAnnotation]: 'two cores' } }
+        })
+        out('  unexpectedly admitted')
+      } catch (err) {
+        out(`  REFUSED by the API server: ${apiErrorMessage(err)}`)
+      }
+
+      const plain = await suite.namespace('legacy')
+      out()
+      out(`namespace ${plain} (no label): the same pod`)
+      const created = await suite.createPod(plain, { ...first, metadata: { ...metadata, name } })
       printPod(await suite.cluster.core.readNamespacedPod({ namespace: plain, name: created.metadata?.name ?? '' }))
     }
     out()
