@@ -1,16 +1,27 @@
-// src/kube against the real API server (kube-apiserver with RBAC): the injector's own ServiceAccount
-// and RBAC from manifests/ (nothing more), two replicas sharing one CA Secret, the caBundle patched
-// into every entry and repaired after a re-apply, Nodes watched for native sidecars, and nothing
-// beyond what the Role grants.
+// src/kube against the real API server (kube-apiserver with RBAC), with the injector's own
+// ServiceAccount and the RBAC of manifests/ and nothing more:
+//  1. the adapters: two replicas sharing one CA Secret, the caBundle patched into every entry and
+//     repaired after a re-apply, Nodes watched for native sidecars, 403 beyond what the Role grants;
+//  2. `sidecar-injector serve --self-managed-tls` as a process: the API server calls it through a
+//     caBundle the injector published itself, pods get the sidecar, SIGTERM ends it promptly.
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { KubeConfig, KubernetesObjectApi } from '@kubernetes/client-node'
-import type { KubernetesObject } from '@kubernetes/client-node'
+import type { KubernetesObject, V1MutatingWebhook } from '@kubernetes/client-node'
 import t from 'tap'
+import type { Test } from 'tap'
 import { loadManifests, renderManifests } from '../../src/cli/manifests.js'
 import type { Manifest } from '../../src/cli/manifests.js'
 import { createKubeApi } from '../../src/kube/api.js'
 import { startNativeSidecarDetector } from '../../src/kube/native-sidecars.js'
 import { createSelfManagedTls } from '../../src/kube/self-managed-tls.js'
-import { connectCluster, isApiError } from './lib/cluster.js'
+import type { Cluster } from './lib/cluster.js'
+import { connectCluster, createNamespace, isApiError } from './lib/cluster.js'
+import { httpsGet } from './lib/https.js'
+import { appPod, isInjected } from './lib/pods.js'
+import { freePort, startProcess, waitFor } from './lib/processes.js'
+import { cliPath } from './lib/repo.js'
 
 const quiet = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} }
 
@@ -22,33 +33,38 @@ async function eventually (condition: () => Promise<boolean> | boolean, timeoutM
   }
 }
 
-t.test('self-managed TLS with the shipped RBAC, against the real API server', async t => {
-  const cluster = await connectCluster({ teardown: fn => { t.teardown(fn) }, failed: () => !t.passing() })
-  const namespace = `e2e-tls-${cluster.runId}`
-  const configName = `sidecar-injector-e2e-${cluster.runId}`
+interface Installed {
+  namespace: string
+  configName: string
+  /** A kubeconfig holding only a token of the injector's ServiceAccount. */
+  injectorKc: KubeConfig
+  bundles: () => Promise<string[]>
+}
+
+/**
+ * Installs the shipped ServiceAccount and RBAC in a namespace of this run, with cluster-scoped names
+ * of this run, plus a MutatingWebhookConfiguration of that name whose entries `webhooks` gives.
+ */
+async function install (t: Test, cluster: Cluster, tag: string, webhooks: (shipped: Manifest[]) => V1MutatingWebhook[]): Promise<Installed> {
+  const namespace = `e2e-${tag}-${cluster.runId}`
+  const configName = `sidecar-injector-${tag}-${cluster.runId}`
   const { objects } = await loadManifests()
-  // The shipped objects, moved to a namespace and cluster-scoped names of this run; the webhook
-  // entries get a selector that matches no namespace, so other tests' pods are never sent to it.
   const wanted = new Set(['Namespace', 'ServiceAccount', 'Role', 'RoleBinding', 'ClusterRole', 'ClusterRoleBinding', 'MutatingWebhookConfiguration'])
-  const install = renderManifests(objects, { namespace, failurePolicy: 'Ignore' }).filter(o => wanted.has(o.kind)).map((o: Manifest) => {
+  const rendered = renderManifests(objects, { namespace, failurePolicy: 'Ignore' }).filter(o => wanted.has(o.kind)).map((o: Manifest) => {
     if (o.kind === 'ClusterRole' || o.kind === 'ClusterRoleBinding') o.metadata.name = configName
     if (o.kind === 'ClusterRoleBinding') o.roleRef.name = configName
     if (o.kind === 'ClusterRole') for (const rule of o.rules) if (rule.resourceNames !== undefined) rule.resourceNames = [configName]
     if (o.kind === 'MutatingWebhookConfiguration') {
       o.metadata.name = configName
-      for (const w of o.webhooks) w.namespaceSelector.matchExpressions.push({ key: 'e2e.sidecar-injector.io/never', operator: 'Exists' })
+      o.webhooks = webhooks(o.webhooks)
     }
     return o
   })
   const admin = KubernetesObjectApi.makeApiClient(cluster.kc)
-  for (const object of install) {
+  for (const object of rendered) {
     await admin.create(object as KubernetesObject)
-    if (object.metadata.namespace === undefined) {
-      t.teardown(async () => { await admin.delete(object as KubernetesObject).catch(() => {}) })
-    }
+    if (object.metadata.namespace === undefined) t.teardown(async () => { await admin.delete(object as KubernetesObject).catch(() => {}) })
   }
-
-  // The injector's credentials: a token of its ServiceAccount, nothing else.
   const token = await cluster.core.createNamespacedServiceAccountToken({ name: 'sidecar-injector', namespace, body: { spec: { audiences: [], expirationSeconds: 3600 } } })
   const server = cluster.kc.getCurrentCluster()
   if (server === null || token.status?.token === undefined) throw new Error('no cluster or token')
@@ -59,6 +75,19 @@ t.test('self-managed TLS with the shipped RBAC, against the real API server', as
     contexts: [{ name: 'injector', cluster: server.name, user: 'injector' }],
     currentContext: 'injector'
   })
+  const bundles = async (): Promise<string[]> => {
+    const config = await cluster.admission.readMutatingWebhookConfiguration({ name: configName })
+    return (config.webhooks ?? []).map(w => Buffer.from(w.clientConfig.caBundle ?? '', 'base64').toString())
+  }
+  return { namespace, configName, injectorKc, bundles }
+}
+
+t.test('the adapters with the shipped RBAC, against the real API server', async t => {
+  const cluster = await connectCluster({ teardown: fn => { t.teardown(fn) }, failed: () => !t.passing() })
+  // The shipped entries, with a selector that matches no namespace: other tests' pods never reach them.
+  const { namespace, configName, injectorKc, bundles } = await install(t, cluster, 'tls', shipped => shipped.map(w => ({
+    ...w, namespaceSelector: { matchExpressions: [...w.namespaceSelector.matchExpressions, { key: 'e2e.sidecar-injector.io/never', operator: 'Exists' }] }
+  }) as V1MutatingWebhook))
   const api = createKubeApi(injectorKc)
   const replica = (): ReturnType<typeof createSelfManagedTls> => createSelfManagedTls({
     api, namespace, serviceName: 'sidecar-injector', webhookConfigName: configName, caSecretName: 'sidecar-injector-ca', logger: quiet, minRetryMs: 100, maxRetryMs: 1000
@@ -69,12 +98,7 @@ t.test('self-managed TLS with the shipped RBAC, against the real API server', as
   t.ok(pairA.cert !== pairB.cert, 'each replica has its own serving certificate')
   t.equal(a.bundle(), b.bundle(), 'both replicas trust one CA (create-if-absent on a real API server)')
   const secret = await cluster.core.readNamespacedSecret({ name: 'sidecar-injector-ca', namespace })
-  t.equal(Buffer.from(secret.data?.['ca.crt'] ?? '', 'base64').toString(), a.bundle())
-
-  const bundles = async (): Promise<string[]> => {
-    const config = await cluster.admission.readMutatingWebhookConfiguration({ name: configName })
-    return (config.webhooks ?? []).map(w => Buffer.from(w.clientConfig.caBundle ?? '', 'base64').toString())
-  }
+  t.equal(Buffer.from(secret.data?.['ca.crt'] ?? '', 'base64').toString(), a.bundle(), 'the CA is the Secret\'s')
   t.same(await bundles(), [a.bundle(), a.bundle(), a.bundle(), a.bundle()], 'every entry carries the CA bundle')
 
   const stops = [a.watch(() => {}), b.watch(() => {})]
@@ -87,7 +111,7 @@ t.test('self-managed TLS with the shipped RBAC, against the real API server', as
   await eventually(async () => (await bundles()).every(bundle => bundle === a.bundle()), 10_000, 'the caBundle to be repaired')
   t.ok(Date.now() - began < 10_000, `repaired in ${Date.now() - began} ms`)
 
-  // Least privilege: another Secret of the namespace is out of reach.
+  // Least privilege: another Secret of the namespace, or another configuration, is out of reach.
   await cluster.core.createNamespacedSecret({ namespace, body: { metadata: { name: 'other' }, stringData: { x: 'y' } } })
   const status = async (call: Promise<unknown>): Promise<number | 'ok'> => {
     try {
@@ -110,4 +134,51 @@ t.test('self-managed TLS with the shipped RBAC, against the real API server', as
   t.teardown(async () => { await cluster.core.deleteNode({ name: nodeName }).catch(() => {}) })
   await eventually(() => detector.facts({ spec: { containers: [], nodeName } }).nativeSidecarsSupported === false, 10_000, 'the node to be seen')
   t.same(detector.facts({ spec: { containers: [], nodeName } }), { nativeSidecarsSupported: false }, 'a kubelet 1.32 node: classic sidecars')
+})
+
+t.test('serve --self-managed-tls: the API server calls it through the caBundle it published', async t => {
+  const cluster = await connectCluster({ teardown: fn => { t.teardown(fn) }, failed: () => !t.passing() })
+  const port = await freePort()
+  const selector = 'e2e.sidecar-injector.io/self-managed'
+  // One entry of ours, reached by URL (no Service routing on the local control plane), fail-closed.
+  const { namespace, configName, injectorKc, bundles } = await install(t, cluster, 'serve', () => [{
+    name: 'namespace.sidecar-injector.istio.io',
+    clientConfig: { url: `https://127.0.0.1:${port}/inject` },
+    rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'] }],
+    namespaceSelector: { matchLabels: { [selector]: cluster.runId } },
+    failurePolicy: 'Fail',
+    sideEffects: 'None',
+    admissionReviewVersions: ['v1'],
+    timeoutSeconds: 10
+  }])
+  const dir = mkdtempSync(join(tmpdir(), 'e2e-self-managed-'))
+  const kubeconfig = join(dir, 'kubeconfig')
+  writeFileSync(kubeconfig, injectorKc.exportConfig(), { mode: 0o600 })
+  const serve = startProcess('sidecar-injector serve --self-managed-tls', process.execPath, [
+    cliPath, 'serve', '--host', '127.0.0.1', '--port', String(port), '--drain-seconds', '1',
+    '--self-managed-tls', '--namespace', namespace, '--webhook-config-name', configName, '--extra-sans', '127.0.0.1',
+    '--detect-native-sidecars', 'true'
+  ], join(dir, 'serve.log'), { ...process.env, KUBECONFIG: kubeconfig })
+  t.teardown(async () => { await serve.stop() })
+  const exited = (): string | undefined => serve.child.exitCode !== null ? `serve exited (${String(serve.child.exitCode)}):\n${serve.tail()}` : undefined
+
+  const [bundle] = await waitFor('the caBundle', async () => {
+    const found = await bundles()
+    return found[0] !== '' ? found : undefined
+  }, 30_000, exited)
+  t.match(bundle, /BEGIN CERTIFICATE/, 'the injector patched its caBundle in at start')
+  const ready = await waitFor('/readyz', async () => {
+    const res = await httpsGet(`https://127.0.0.1:${port}/readyz`, { ca: bundle ?? '' })
+    return res.status === 200 ? res : undefined
+  }, 30_000, exited)
+  t.equal(ready.body, 'ready\n', 'ready, with a certificate the bundle trusts')
+
+  const apps = await createNamespace(cluster, 'self-managed-apps', { [selector]: cluster.runId }, fn => { t.teardown(fn) })
+  const created = await cluster.core.createNamespacedPod({ namespace: apps, body: appPod('web') })
+  t.ok(isInjected(created), 'the API server called the webhook over TLS it verified with the published caBundle, and the pod got the sidecar')
+
+  const stopping = Date.now()
+  await serve.stop()
+  t.equal(await serve.exited, 0, 'SIGTERM: a clean exit')
+  t.ok(Date.now() - stopping < 8000, `stopped in ${Date.now() - stopping} ms (drain 1 s), open watches did not hold it`)
 })
