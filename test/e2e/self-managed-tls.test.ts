@@ -5,6 +5,7 @@
 //  2. `sidecar-injector serve --self-managed-tls` as a process: the API server calls it through a
 //     caBundle the injector published itself, pods get the sidecar, SIGTERM ends it promptly.
 import { mkdtempSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:https'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { KubeConfig, KubernetesObjectApi } from '@kubernetes/client-node'
@@ -16,12 +17,38 @@ import type { Manifest } from '../../src/cli/manifests.js'
 import { createKubeApi } from '../../src/kube/api.js'
 import { startNativeSidecarDetector } from '../../src/kube/native-sidecars.js'
 import { createSelfManagedTls } from '../../src/kube/self-managed-tls.js'
+import { createCertificateAuthority, issueServingCertificate } from '../../src/tls/certificates.js'
 import type { Cluster } from './lib/cluster.js'
 import { connectCluster, createNamespace, isApiError } from './lib/cluster.js'
 import { httpsGet } from './lib/https.js'
-import { appPod, isInjected } from './lib/pods.js'
+import { appPod, isInjected, proxyContainer } from './lib/pods.js'
 import { freePort, startProcess, waitFor } from './lib/processes.js'
 import { cliPath } from './lib/repo.js'
+
+/** A second mutating webhook that adds a container, to make the API server re-invoke ours. */
+async function startLateWebhook (t: Test): Promise<{ port: number, ca: string }> {
+  const ca = await createCertificateAuthority({ now: new Date(), validityMs: 3_600_000 })
+  const pair = await issueServingCertificate({ ca, dnsNames: [], ipAddresses: ['127.0.0.1'], now: new Date(), validityMs: 3_600_000 })
+  const server = createServer({ key: pair.key, cert: pair.cert }, (req, res) => {
+    let body = ''
+    req.on('data', chunk => { body += String(chunk) })
+    req.on('end', () => {
+      const review = JSON.parse(body) as { request: { uid: string, object: { spec: { containers: Array<{ name: string }> } } } }
+      const has = review.request.object.spec.containers.some(c => c.name === 'late-app')
+      const patch = has ? [] : [{ op: 'add', path: '/spec/containers/-', value: { name: 'late-app', image: 'docker.io/library/busybox:1.36' } }]
+      res.setHeader('content-type', 'application/json')
+      res.end(JSON.stringify({
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        response: { uid: review.request.uid, allowed: true, ...(has ? {} : { patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(patch)).toString('base64') }) }
+      }))
+    })
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { server.closeAllConnections(); server.close() })
+  const address = server.address()
+  return { port: typeof address === 'object' && address !== null ? address.port : 0, ca: ca.cert }
+}
 
 const quiet = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} }
 
@@ -149,7 +176,8 @@ t.test('serve --self-managed-tls: the API server calls it through the caBundle i
     failurePolicy: 'Fail',
     sideEffects: 'None',
     admissionReviewVersions: ['v1'],
-    timeoutSeconds: 10
+    timeoutSeconds: 10,
+    reinvocationPolicy: 'IfNeeded'
   }])
   const dir = mkdtempSync(join(tmpdir(), 'e2e-self-managed-'))
   const kubeconfig = join(dir, 'kubeconfig')
@@ -176,6 +204,37 @@ t.test('serve --self-managed-tls: the API server calls it through the caBundle i
   const apps = await createNamespace(cluster, 'self-managed-apps', { [selector]: cluster.runId }, fn => { t.teardown(fn) })
   const created = await cluster.core.createNamespacedPod({ namespace: apps, body: appPod('web') })
   t.ok(isInjected(created), 'the API server called the webhook over TLS it verified with the published caBundle, and the pod got the sidecar')
+
+  // reinvocationPolicy IfNeeded: a later webhook adds a container after us; the API server calls us
+  // again and re-injection takes the new container into account, without duplicating anything.
+  const late = await startLateWebhook(t)
+  const lateName = `zz-late-${cluster.runId}` // configurations run in name order: after ours
+  await cluster.admission.createMutatingWebhookConfiguration({
+    body: {
+      metadata: { name: lateName },
+      webhooks: [{
+        name: 'late.e2e.sidecar-injector.io',
+        clientConfig: { url: `https://127.0.0.1:${late.port}/mutate`, caBundle: Buffer.from(late.ca).toString('base64') },
+        rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'] }],
+        namespaceSelector: { matchLabels: { [selector]: cluster.runId } },
+        failurePolicy: 'Fail',
+        sideEffects: 'None',
+        admissionReviewVersions: ['v1'],
+        reinvocationPolicy: 'Never'
+      }]
+    }
+  })
+  t.teardown(async () => { await cluster.admission.deleteMutatingWebhookConfiguration({ name: lateName }).catch(() => {}) })
+  const reinvoked = await waitFor('the late webhook to be active', async () => {
+    const pod = await cluster.core.createNamespacedPod({ namespace: apps, body: appPod('web', { generateName: true }) })
+    return pod.spec?.containers.some(c => c.name === 'late-app') === true ? pod : undefined
+  }, 30_000, exited)
+  const names = [...(reinvoked.spec?.initContainers ?? []), ...(reinvoked.spec?.containers ?? [])].map(c => c.name)
+  t.equal(names.filter(n => n === 'istio-proxy').length, 1, `one proxy (${names.join(', ')})`)
+  t.equal(names.filter(n => n === 'istio-init').length, 1, 'one init container')
+  const proxy = proxyContainer(reinvoked)?.container
+  const appContainers = proxy?.env?.find(e => e.name === 'ISTIO_META_APP_CONTAINERS')?.value
+  t.same(appContainers?.split(',').sort(), ['app', 'late-app'], 're-invoked: the proxy knows the container added after the first injection')
 
   const stopping = Date.now()
   await serve.stop()
