@@ -174,7 +174,7 @@ t.test('webhook entries: protocol settings', async t => {
     t.same(w.admissionReviewVersions, ['v1'])
     t.ok(w.timeoutSeconds >= 1 && w.timeoutSeconds <= 30)
     t.equal(w.matchPolicy, 'Equivalent')
-    t.equal(w.reinvocationPolicy, 'Never')
+    t.equal(w.reinvocationPolicy, 'IfNeeded', 're-injection is idempotent (test/core/inject.test.ts), so later webhooks\' containers are seen')
     const exclusion = w.namespaceSelector.matchExpressions.find((e: Manifest) => e.key === 'kubernetes.io/metadata.name')
     t.same(exclusion, { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: [defaultNamespace, ...defaultConfig().ignoredNamespaces] })
   }
