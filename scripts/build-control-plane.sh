@@ -63,7 +63,7 @@ if [ -f "$OUT/.stamp" ] && [ "$(cat "$OUT/.stamp")" = "$STAMP" ]; then echo "$OU
 if [ "${1:-}" = --print ]; then echo "control-plane binaries not built yet: run make control-plane" >&2; exit 1; fi
 
 command -v go >/dev/null || { echo "go (>= 1.24) is needed to build the control plane; or set KUBEBUILDER_ASSETS" >&2; exit 1; }
-echo "building kube-apiserver, kubectl and etcd for k8s v$K8S into $OUT (first time: ~10-30 min on 2 cores)" >&2
+echo "building kube-apiserver, kubectl and etcd for k8s v$K8S into $OUT (first time: ~8 min on 2 idle cores, ~15 min on busy ones)" >&2
 mkdir -p "$OUT"; rm -f "$OUT/.stamp"
 MINOR=${K8S#1.}; MINOR=${MINOR%%.*}
 # Upstream version stamping (hack/lib/version.sh); otherwise /version says v0.0.0-master.
