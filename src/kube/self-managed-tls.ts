@@ -40,7 +40,9 @@ export const selfManagedDefaults = {
    * servers must see the new caBundle (informer + client cache keyed by caBundle) before they meet a
    * certificate from the new CA (perf-reliability.md §5.2, "CA rotation").
    */
-  caPropagationDelayMs: 10_000
+  caPropagationDelayMs: 10_000,
+  /** How long the first certificate is retried (API server briefly unreachable, RBAC not bound yet) before start-up fails. */
+  startupTimeoutMs: 60_000
 }
 
 export interface SelfManagedTlsOptions {
@@ -61,6 +63,7 @@ export interface SelfManagedTlsOptions {
   minRetryMs?: number
   maxRetryMs?: number
   caPropagationDelayMs?: number
+  startupTimeoutMs?: number
   now?: () => Date
 }
 
@@ -238,9 +241,18 @@ export function createSelfManagedTls (options: SelfManagedTlsOptions): SelfManag
 
   return {
     async load () {
-      const pair = await issue()
-      nextRenewal = renewalTime(pair)
-      return pair
+      const deadline = Date.now() + settings.startupTimeoutMs
+      for (let retryMs = settings.minRetryMs; ; retryMs = Math.min(retryMs * 2, settings.maxRetryMs)) {
+        try {
+          const pair = await issue()
+          nextRenewal = renewalTime(pair)
+          return pair
+        } catch (err) {
+          if (Date.now() + retryMs > deadline) throw err
+          logger.warn({ err, retryInMs: retryMs }, 'cannot issue the first serving certificate yet; retrying')
+          await sleep(retryMs)
+        }
+      }
     },
     watch,
     bundle: () => authority?.bundle,

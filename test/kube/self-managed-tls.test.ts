@@ -201,3 +201,17 @@ t.test('a certificate whose CA left the bundle (CA Secret re-created) is renewed
   t.notOk(new X509Certificate(first.cert).verify(new X509Certificate(fresh.cert).publicKey), 'the old one did not')
   t.equal(tls.bundle(), fresh.cert)
 })
+
+t.test('start-up retries the first certificate for a while, then gives up with the error', async t => {
+  const { fake, make } = await setup(t, { startupTimeoutMs: 2000 })
+  fake.failNext('GET', '/api/v1/namespaces/mesh/secrets/sidecar-injector-ca', 503)
+  fake.failNext('GET', '/api/v1/namespaces/mesh/secrets/sidecar-injector-ca', 403)
+  const pair = await make().load()
+  t.ok(new X509Certificate(pair.cert).checkHost('sidecar-injector.mesh.svc'), 'issued after two failed reads')
+
+  const { fake: down, make: makeDown } = await setup(t, { startupTimeoutMs: 300 })
+  for (let i = 0; i < 20; i++) down.failNext('GET', '/api/v1/namespaces/mesh/secrets/sidecar-injector-ca', 503)
+  const began = Date.now()
+  await t.rejects(makeDown().load(), 'an API server that stays down fails start-up')
+  t.ok(Date.now() - began < 2000, `within the start-up timeout (${Date.now() - began} ms)`)
+})
