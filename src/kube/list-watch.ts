@@ -25,6 +25,11 @@ export interface ListWatchOptions<T> {
   maxBackoffMs?: number
   /** Asks the server to end each watch after this long (it then resumes from the last version). */
   watchTimeoutSeconds?: number
+  /**
+   * A watch the server has not ended this long after it began is presumed dead (a peer that vanished
+   * without a TCP reset) and replaced. Default: its timeoutSeconds plus 30 s.
+   */
+  staleWatchMs?: number
 }
 
 export interface ListWatch {
@@ -79,15 +84,18 @@ export function startListWatch<T extends { metadata?: { resourceVersion?: string
   async function watch (): Promise<void> {
     if (stopped || resourceVersion === undefined) return
     let gone = false
+    let stale = false
     let sawEvent = false
     const startedAt = Date.now()
-    const query: Record<string, string | number | boolean> = {
-      ...options.query,
-      resourceVersion,
-      allowWatchBookmarks: true,
-      // Jitter, so that replicas do not all reconnect at once.
-      timeoutSeconds: Math.round((options.watchTimeoutSeconds ?? 300) * (1 + Math.random() / 2))
-    }
+    // Jitter, so that replicas do not all reconnect at once.
+    const timeoutSeconds = Math.round((options.watchTimeoutSeconds ?? 300) * (1 + Math.random() / 2))
+    const query: Record<string, string | number | boolean> = { ...options.query, resourceVersion, allowWatchBookmarks: true, timeoutSeconds }
+    const watchdog = setTimeout(() => {
+      stale = true
+      handle?.stop()
+    }, options.staleWatchMs ?? (timeoutSeconds + 30) * 1000)
+    // Never what keeps the process alive (the watch connection is, while it is open).
+    watchdog.unref()
     const onEvent = (type: WatchEventType, object: any): void => {
       if (stopped) return
       if (type === 'ERROR') {
@@ -103,12 +111,15 @@ export function startListWatch<T extends { metadata?: { resourceVersion?: string
       options.onEvent(type, object as T)
     }
     const onDone = (err?: Error): void => {
+      clearTimeout(watchdog)
       if (stopped) return
       handle = undefined
       // A watch that worked for a while (or delivered something) clears the backoff.
       if (sawEvent || Date.now() - startedAt >= healthyWatchMs) backoffMs = minBackoffMs
       if (gone) {
         relistAfterBackoff('resource version expired')
+      } else if (stale) {
+        relistAfterBackoff('the server never ended the watch; connection presumed dead')
       } else if (err !== undefined) {
         relistAfterBackoff('watch failed', err)
       } else {
@@ -125,6 +136,7 @@ export function startListWatch<T extends { metadata?: { resourceVersion?: string
       handle = await options.api.watch(options.path, query, onEvent, onDone)
       if (stopped) handle.stop()
     } catch (err) {
+      clearTimeout(watchdog)
       relistAfterBackoff('watch failed', err as Error)
     }
   }
