@@ -41,6 +41,7 @@ export interface KubeApi {
 
 export const webhookConfigurationsPath = '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations'
 export const nodesPath = '/api/v1/nodes'
+export const nodePageSize = 500
 
 function statusOf (err: unknown): number | undefined {
   return err instanceof ApiException ? err.code : undefined
@@ -99,8 +100,18 @@ export function createKubeApi (kubeConfig: KubeConfig): KubeApi {
       return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' }
     },
     async listNodes () {
-      const list = await core.listNode()
-      return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' }
+      // In pages: a large cluster's Node list is tens of MB in one piece. The pages form one
+      // consistent snapshot, at the resourceVersion the watch then starts from.
+      const items: V1Node[] = []
+      let resourceVersion = ''
+      let next: string | undefined
+      do {
+        const page = await core.listNode({ limit: nodePageSize, ...(next === undefined ? {} : { _continue: next }) })
+        items.push(...page.items)
+        resourceVersion = page.metadata?.resourceVersion ?? resourceVersion
+        next = page.metadata?._continue === '' ? undefined : page.metadata?._continue
+      } while (next !== undefined)
+      return { items, resourceVersion }
     },
     async watch (path, query, onEvent, onDone) {
       const controller = await watcher.watch(path, query, (type, object) => { onEvent(type as WatchEventType, object) }, (err: unknown) => {

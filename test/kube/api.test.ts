@@ -60,3 +60,16 @@ t.test('watch streams events until stopped or closed', async t => {
   t.equal(done, undefined, 'a clean end reports no error')
   handle.stop()
 })
+
+t.test('the Node list is read in pages', async t => {
+  const fake = await startFakeApiServer()
+  t.teardown(fake.close)
+  for (let i = 0; i < 1100; i++) fake.put(collections.nodes, { metadata: { name: `node-${String(i).padStart(4, '0')}` } })
+  const api = createKubeApi(fake.kubeConfig)
+  const { items, resourceVersion } = await api.listNodes()
+  t.equal(items.length, 1100, 'every node')
+  t.equal(new Set(items.map(n => n.metadata?.name)).size, 1100, 'each once')
+  t.ok(Number(resourceVersion) > 1100)
+  const pages = fake.requests.filter(r => r.url.startsWith('/api/v1/nodes?'))
+  t.same(pages.map(r => new URL(r.url, 'http://x').searchParams.get('continue')), [null, '500', '1000'], 'three pages of 500')
+})

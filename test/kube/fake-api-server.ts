@@ -107,9 +107,14 @@ export async function startFakeApiServer (): Promise<FakeApiServer> {
     const query = request.query as Obj
     const fieldName = typeof query.fieldSelector === 'string' ? /^metadata\.name=(.+)$/.exec(query.fieldSelector)?.[1] : undefined
     if (query.watch !== 'true') {
-      const items = [...bucket(path).values()].filter(o => fieldName === undefined || o.metadata.name === fieldName)
+      const all = [...bucket(path).values()].filter(o => fieldName === undefined || o.metadata.name === fieldName)
       const resource = path.split('/').at(-1) ?? ''
-      return { kind: listKinds[resource], apiVersion: 'v1', metadata: { resourceVersion: String(rv) }, items }
+      // Pagination (limit/continue); the continue token is simply the next offset here.
+      const offset = Number(query.continue ?? 0)
+      const limit = query.limit === undefined ? all.length : Number(query.limit)
+      const items = all.slice(offset, offset + limit)
+      const more = offset + limit < all.length
+      return { kind: listKinds[resource], apiVersion: 'v1', metadata: { resourceVersion: String(rv), ...(more ? { continue: String(offset + limit) } : {}) }, items }
     }
     reply.hijack()
     const res = reply.raw as ServerResponse
