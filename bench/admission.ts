@@ -54,10 +54,20 @@ export interface ChurnPoint {
   ratio: { cpuPerRequest: number, requestsPerSecond: number, p50: number }
 }
 
+export interface CappedHeapPoint {
+  review: string
+  connections: number
+  /** The --max-old-space-size given to our server. */
+  maxOldSpaceMiB: number
+  sample: LoadSample
+}
+
 export interface AdmissionResults {
   responseBytes: Record<string, number>
   keepAlive: AdmissionPoint[]
   connectionCost: ChurnPoint[]
+  /** Our server with a capped old space, for the memory limit of manifests/deployment.yaml (256Mi). */
+  cappedHeap?: CappedHeapPoint[]
 }
 
 function figures (samples: LoadSample[], latency: Histogram): ServerFigures {
@@ -197,4 +207,25 @@ export async function runAdmissionBench (specs: ReviewSpec[], largest: ReviewSpe
     await stopProcess(ours)
   }
   return results
+}
+
+/**
+ * Peak RSS and CPU per request of our server with `--max-old-space-size`, at the highest concurrency:
+ * how much of the default-heap peak is garbage V8 had not yet collected.
+ */
+export async function runCappedHeap (specs: ReviewSpec[], certs: Certificates, tmp: string, maxOldSpaceMiB: number, connections: number, durationS: number, log: (line: string) => void): Promise<CappedHeapPoint[]> {
+  const ours = await startOurServer(certs, `${tmp}/capped.log`, [`--max-old-space-size=${maxOldSpaceMiB}`])
+  const points: CappedHeapPoint[] = []
+  try {
+    for (const spec of specs) {
+      await keepAliveLoad(ours, spec.body, 8, 1, undefined)
+      const sample = await keepAliveLoad(ours, spec.body, connections, durationS, undefined)
+      points.push({ review: spec.name, connections, maxOldSpaceMiB, sample })
+      log(`capped heap (--max-old-space-size=${maxOldSpaceMiB}) ${spec.name} c=${connections}: ${sample.requestsPerSecond} req/s, ` +
+        `${sample.cpuUsPerRequest} µs CPU/req, peak ${sample.peakRssMiB} MiB${sample.errors + sample.non2xx > 0 ? `, ERRORS ${sample.errors}+${sample.non2xx}` : ''}`)
+    }
+  } finally {
+    await stopProcess(ours)
+  }
+  return points
 }

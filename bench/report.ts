@@ -82,6 +82,17 @@ export function renderSummary (r: ReportInput): string {
         `×${p.ratio.requestsPerSecond}`, `×${p.ratio.p50}`, `×${p.ratio.p99}`, `×${p.ratio.cpuPerRequest}`,
         p.ours.errors + p.ours.non2xx + p.baseline.errors + p.baseline.non2xx])
     ), '')
+    if (a.cappedHeap !== undefined && a.cappedHeap.length > 0) {
+      out.push('## Our server with a capped old space (manifests/deployment.yaml limits memory to 256Mi)', '')
+      out.push(table(
+        ['review', 'conns', 'heap', 'req/s', 'CPU µs/req', 'peak RSS MiB', 'default heap: CPU µs/req', 'default heap: peak RSS MiB'],
+        a.cappedHeap.map(p => {
+          const same = a.keepAlive.find(k => k.review === p.review && k.connections === p.connections)
+          return [p.review, p.connections, `--max-old-space-size=${p.maxOldSpaceMiB}`, p.sample.requestsPerSecond, p.sample.cpuUsPerRequest, p.sample.peakRssMiB,
+            same?.ours.cpuUsPerRequest ?? '–', same?.ours.peakRssMiB ?? '–']
+        })
+      ), '')
+    }
     if (a.connectionCost.length > 0) {
       out.push('## Connection cost: a new TLS connection per request vs keep-alive (node:https client)', '')
       out.push(table(

@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os'
 import { parseArgs } from 'node:util'
 import type { AdmissionOptions, AdmissionResults } from './admission.js'
-import { runAdmissionBench } from './admission.js'
+import { runAdmissionBench, runCappedHeap } from './admission.js'
 import type { ColdStartResults } from './cold-start.js'
 import { runColdStart } from './cold-start.js'
 import type { CoreResults } from './core.js'
@@ -122,7 +122,11 @@ async function main (): Promise<void> {
     if (needsServer) {
       const certs = generateCertificates(`${tmp}/certs`)
       const specs = [defaultedReview(), largeReview()]
-      if (only.has('admission')) results.admission = await runAdmissionBench(specs, scalingReview(50, 5000), certs, tmp, admissionOptions, log)
+      if (only.has('admission')) {
+        results.admission = await runAdmissionBench(specs, scalingReview(50, 5000), certs, tmp, admissionOptions, log)
+        const highest = Math.max(...admissionOptions.concurrencies)
+        results.admission.cappedHeap = await runCappedHeap(specs, certs, tmp, 128, highest, admissionOptions.durationS, log)
+      }
       if (only.has('cold-start')) {
         const responseFile = `${tmp}/cold-start-response.json`
         writeFileSync(responseFile, '{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"","allowed":true}}')

@@ -38,3 +38,17 @@ t.test('the core and cold-start tables carry the figures and the ratios', async 
   t.match(md, /ours ÷ baseline ×2/)
   t.notMatch(md, /undefined|NaN/)
 })
+
+t.test('the capped-heap table sits beside the default-heap figures of the same review and concurrency', async t => {
+  const sample = { requests: 100, non2xx: 0, errors: 0, durationS: 1, requestsPerSecond: 100, cpuUsPerRequest: 500, peakRssMiB: 170 }
+  const figures = { requestsPerSecond: 90, cpuUsPerRequest: 480, peakRssMiB: 225, latency: { p50Ms: 1, p90Ms: 2, p99Ms: 3, p999Ms: 4, maxMs: 5, samples: 10 }, errors: 0, non2xx: 0, rounds: [] }
+  const md = renderSummary({
+    admission: {
+      responseBytes: {},
+      connectionCost: [],
+      keepAlive: [{ review: 'small', reviewBytes: 5000, connections: 64, ours: figures, baseline: figures, ratio: { requestsPerSecond: 1, p50: 1, p99: 1, cpuPerRequest: 1 } }],
+      cappedHeap: [{ review: 'small', connections: 64, maxOldSpaceMiB: 128, sample }]
+    }
+  })
+  t.match(md, /\| small \| 64 \| --max-old-space-size=128 \| 100 \| 500 \| 170 \| 480 \| 225 \|/)
+})
