@@ -276,7 +276,7 @@ export const run: CliCommand = async (args: readonly string[], io: CliIo): Promi
   let running: RunningServer
   let kube: KubeIntegration | undefined
   try {
-    kube = settings.kube === undefined ? undefined : startKubeIntegration(settings.kube, { logger })
+    kube = settings.kube === undefined ? undefined : await startKubeIntegration(settings.kube, { logger })
     running = await startServer(settings, {
       logger,
       ...(kube?.certificates === undefined ? {} : { certificates: kube.certificates }),

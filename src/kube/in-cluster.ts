@@ -1,15 +1,14 @@
 // What `serve` gets from the Kubernetes API: a self-managed certificate source (--self-managed-tls)
 // and native-sidecar facts from a Node watch (on by default when running in a cluster). The flags are
 // declared here and merged into serve's; src/serve.ts composes the result.
+// Only this module is loaded by serve up front: @kubernetes/client-node takes ~0.8 s to import
+// (BENCHMARKS.md, finding 3), so it and the adapters that use it are imported when asked for.
 import { isIP } from 'node:net'
-import { KubeConfig } from '@kubernetes/client-node'
+import type { KubeConfig } from '@kubernetes/client-node'
 import type { ClusterFacts, Pod } from '../core/types.js'
-import { createKubeApi } from './api.js'
 import { defaultCaSecretName, defaultNamespace, defaultServiceName, defaultWebhookConfigName } from './names.js'
 import type { NativeSidecarDetector } from './native-sidecars.js'
-import { startNativeSidecarDetector } from './native-sidecars.js'
 import type { KubeLogger, SelfManagedTls } from './self-managed-tls.js'
-import { createSelfManagedTls } from './self-managed-tls.js'
 
 export interface KubeSettings {
   /** Issue and rotate the serving certificate from a CA kept in a Secret; patch the webhook's caBundle. */
@@ -105,8 +104,15 @@ export interface KubeIntegrationOptions {
   kubeConfig?: KubeConfig
 }
 
-export function startKubeIntegration (settings: KubeSettings, options: KubeIntegrationOptions): KubeIntegration {
-  const kubeConfig = options.kubeConfig ?? defaultKubeConfig()
+export async function startKubeIntegration (settings: KubeSettings, options: KubeIntegrationOptions): Promise<KubeIntegration> {
+  const [{ KubeConfig }, { createKubeApi }, { createSelfManagedTls }, { startNativeSidecarDetector }] = await Promise.all([
+    import('@kubernetes/client-node'), import('./api.js'), import('./self-managed-tls.js'), import('./native-sidecars.js')
+  ])
+  let kubeConfig = options.kubeConfig
+  if (kubeConfig === undefined) {
+    kubeConfig = new KubeConfig()
+    kubeConfig.loadFromDefault()
+  }
   const api = createKubeApi(kubeConfig)
   let detector: NativeSidecarDetector | undefined
   const integration: KubeIntegration = { stop: () => { detector?.stop() } }
@@ -128,10 +134,4 @@ export function startKubeIntegration (settings: KubeSettings, options: KubeInteg
     integration.facts = pod => started.facts(pod)
   }
   return integration
-}
-
-function defaultKubeConfig (): KubeConfig {
-  const kubeConfig = new KubeConfig()
-  kubeConfig.loadFromDefault()
-  return kubeConfig
 }

@@ -45,7 +45,7 @@ t.test('serve with self-managed TLS: the server presents a certificate the publi
   const logger = pino({ level: 'silent' })
   const settings = parseKubeSettings({ 'self-managed-tls': true, namespace: 'mesh', 'detect-native-sidecars': 'true', 'extra-sans': '127.0.0.1' }, {})
   if (settings === undefined) throw new Error('settings expected')
-  const kube = startKubeIntegration(settings, { logger, kubeConfig: fake.kubeConfig })
+  const kube = await startKubeIntegration(settings, { logger, kubeConfig: fake.kubeConfig })
   t.teardown(kube.stop)
   t.ok(kube.certificates !== undefined && kube.facts !== undefined)
   const running = await startServer({ port: 0, host: '127.0.0.1', tlsMinVersion: 'TLSv1.2', logLevel: 'silent', drainSeconds: 0 }, {
