@@ -66,7 +66,7 @@ export interface AdmissionResults {
   responseBytes: Record<string, number>
   keepAlive: AdmissionPoint[]
   connectionCost: ChurnPoint[]
-  /** Our server with a capped old space, for the memory limit of manifests/deployment.yaml (256Mi). */
+  /** Our server with a capped old space, as the Deployment in manifests/ runs it (NODE_OPTIONS). */
   cappedHeap?: CappedHeapPoint[]
 }
 

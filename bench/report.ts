@@ -83,7 +83,7 @@ export function renderSummary (r: ReportInput): string {
         p.ours.errors + p.ours.non2xx + p.baseline.errors + p.baseline.non2xx])
     ), '')
     if (a.cappedHeap !== undefined && a.cappedHeap.length > 0) {
-      out.push('## Our server with a capped old space (manifests/deployment.yaml limits memory to 256Mi)', '')
+      out.push('## Our server with a capped old space (--max-old-space-size; the Deployment in manifests/ sets one)', '')
       out.push(table(
         ['review', 'conns', 'heap', 'req/s', 'CPU µs/req', 'peak RSS MiB', 'default heap: CPU µs/req', 'default heap: peak RSS MiB'],
         a.cappedHeap.map(p => {
