@@ -17,9 +17,10 @@ RUN npm run build
 
 # --- runtime: Node 24 LTS, production dependencies only, dist/, iptables ---
 FROM node:24-bookworm-slim
-# iptables (nft and legacy back ends) for the capture role; nothing else is added to the base image.
+# iptables (nft and legacy back ends) for the capture role, and iproute2: on IPv6 pods capture adds
+# ::6 to lo (`ip -6 addr add`) for Envoy's inbound passthrough. Nothing else is added to the base image.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends iptables \
+ && apt-get install -y --no-install-recommends iptables iproute2 \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 ENV NODE_ENV=production

@@ -5,9 +5,12 @@ SHELL := /bin/bash
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-node_modules: package.json package-lock.json ## Install dependencies (npm ci) when package-lock.json changed
+# npm ci writes node_modules/.package-lock.json: installs run again only when the lock file changes
+# (not on every package.json edit, which would empty node_modules under running tests).
+node_modules: node_modules/.package-lock.json ## Install dependencies (npm ci) when package-lock.json changed
+node_modules/.package-lock.json: package-lock.json
 	npm ci --no-audit --no-fund
-	@touch node_modules
+	@touch $@
 
 build: node_modules ## Compile src/ to dist/
 	npm run build

@@ -25,7 +25,7 @@ t.test('the runtime image: production dependencies, dist/, iptables, non-root, t
   t.match(runtime, /npm ci --omit=dev/, 'production dependencies only')
   t.notMatch(runtime, /npm (ci|install)(?! --omit=dev)/, 'no other install')
   t.match(runtime, /COPY --from=build \/src\/dist \.\/dist/)
-  t.match(runtime, /apt-get install -y --no-install-recommends iptables/)
+  t.match(runtime, /apt-get install -y --no-install-recommends iptables iproute2/, 'iptables, and ip for IPv6 pods')
   const user = /^USER (\d+):(\d+)$/m.exec(runtime)
   t.ok(user !== null && Number(user[1]) > 0, 'a numeric non-root user, so that runAsNonRoot can check it')
   const [binName, binPath] = Object.entries(pkg.bin)[0] ?? []
