@@ -12,13 +12,8 @@ import {
 import type { Check } from './validate.js'
 import type { AnnotationProblem, ClusterFacts, InjectorConfig, InterceptionMode, Pod, Resources } from './types.js'
 
-export interface CaptureSettings {
-  includeOutboundIPRanges: string
-  excludeOutboundIPRanges: string
-  includeInboundPorts: string
-  excludeInboundPorts: string
-  includeOutboundPorts: string
-  excludeOutboundPorts: string
+/** The config's capture lists after the pod's annotations, plus the per-pod interface lists. */
+export type CaptureSettings = Omit<InjectorConfig['capture'], 'interceptionMode'> & {
   virtualInterfaces: string
   excludeInterfaces: string
 }
