@@ -13,13 +13,16 @@ export type ConfigResult =
   | { ok: true, config: InjectorConfig }
   | { ok: false, problems: ConfigProblem[] }
 
+/** Namespaces of the cluster's own machinery: never injected (Istio's ignored namespaces). */
+export const systemNamespaces = ['kube-system', 'kube-public', 'kube-node-lease', 'local-path-storage']
+
 /** Istio's defaults (istio-discovery chart values), except the init image, which is ours. */
 export function defaultConfig (): InjectorConfig {
   return {
     policy: 'enabled',
     neverInjectSelector: [],
     alwaysInjectSelector: [],
-    ignoredNamespaces: ['kube-system', 'kube-public', 'kube-node-lease', 'local-path-storage'],
+    ignoredNamespaces: [...systemNamespaces],
     revision: '',
     images: {
       proxy: 'docker.io/istio/proxyv2:1.28.0',

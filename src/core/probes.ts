@@ -15,11 +15,6 @@ const hookTargets: ReadonlyArray<[HookKind, string]> = [['preStop', 'prestopz'],
 /** The originals, keyed by the agent path that now serves them. */
 export type AppProbers = Record<string, Record<string, unknown>>
 
-export interface RewriteResult {
-  containers: V1Container[]
-  probers: AppProbers
-}
-
 /**
  * Rewrites every container of the list except the proxy; containers with nothing to rewrite are
  * returned as the same objects, so the patch can skip them cheaply.

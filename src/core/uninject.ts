@@ -44,12 +44,37 @@ export function readStatus (pod: Pod): InjectionStatus | undefined {
       imagePullSecrets: Array.isArray(parsed.imagePullSecrets) ? parsed.imagePullSecrets : null,
       revision: typeof parsed.revision === 'string' ? parsed.revision : 'default'
     }
-    if (typeof parsed.restore === 'object' && parsed.restore !== null) status.restore = parsed.restore
+    const restore = wellShaped(parsed.restore)
+    if (restore !== undefined) status.restore = restore
     return status
   } catch {
     // An unreadable status still marks an injected pod: strip what we would have injected.
     return { initContainers: [initName, proxyName], containers: [proxyName], volumes: Object.values(volumeNames), imagePullSecrets: null, revision: 'default' }
   }
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value)
+
+/**
+ * The parts of a `restore` record that have the shape inject() writes. Anyone may edit the annotation;
+ * a part of another shape is dropped rather than trusted, so uninject never throws on it.
+ */
+function wellShaped (value: unknown): Restore | undefined {
+  if (!isRecord(value)) return undefined
+  const out: Restore = {}
+  const previous = (v: unknown): v is Record<string, string | null> =>
+    isRecord(v) && Object.values(v).every(x => typeof x === 'string' || x === null)
+  if (previous(value.labels)) out.labels = value.labels
+  if (previous(value.annotations)) out.annotations = value.annotations
+  if (isRecord(value.probes) && Object.values(value.probes).every(c => isRecord(c) && Object.values(c).every(isRecord))) {
+    out.probes = value.probes as NonNullable<Restore['probes']>
+  }
+  if (Array.isArray(value.overrides) && value.overrides.every(o => isRecord(o) &&
+      (o.list === 'containers' || o.list === 'initContainers') && Number.isInteger(o.index) && (o.index as number) >= 0)) {
+    out.overrides = value.overrides as NonNullable<Restore['overrides']>
+  }
+  return out
 }
 
 export interface Uninjected {
@@ -131,8 +156,15 @@ function restoreProbes (container: V1Container, probes: Record<string, Record<st
 function putBackOverrides (pod: Pod, places: NonNullable<Restore['overrides']>, lists: { containers: V1Container[], initContainers: V1Container[] }): void {
   const text = pod.metadata?.annotations?.[annotations.overrides]
   if (text === undefined) return
-  const recorded = JSON.parse(text) as { containers?: V1Container[], initContainers?: V1Container[] }
-  const queue = { containers: [...(recorded.containers ?? [])], initContainers: [...(recorded.initContainers ?? [])] }
+  let recorded: unknown
+  try {
+    recorded = JSON.parse(text)
+  } catch {
+    return // an edited, unreadable annotation: the containers cannot be put back
+  }
+  if (!isRecord(recorded)) return
+  const listOf = (v: unknown): V1Container[] => Array.isArray(v) ? v.filter(isRecord) as unknown as V1Container[] : []
+  const queue = { containers: listOf(recorded.containers), initContainers: listOf(recorded.initContainers) }
   for (const { list, index } of places) {
     const item = queue[list].shift()
     if (item !== undefined) lists[list] = [...lists[list].slice(0, index), item, ...lists[list].slice(index)]

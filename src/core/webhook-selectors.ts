@@ -3,6 +3,7 @@
 // webhook never reads namespace labels; the offline CLI uses this to answer as the cluster would.
 // test/manifests cross-checks these entries against manifests/mutating-webhook.yaml.
 import { labels } from './annotations.js'
+import { systemNamespaces } from './config.js'
 import { matchesSelector } from './selectors.js'
 import type { LabelSelector, LabelSelectorRequirement } from './types.js'
 
@@ -13,7 +14,7 @@ export interface WebhookEntry {
 }
 
 /** The namespaces no entry selects: the injector's own (so it can always start) and the system ones. */
-export const neverSelectedNamespaces = ['sidecar-injector', 'kube-system', 'kube-public', 'kube-node-lease', 'local-path-storage']
+export const neverSelectedNamespaces = ['sidecar-injector', ...systemNamespaces]
 
 const namespaceNameLabel = 'kubernetes.io/metadata.name'
 

@@ -355,3 +355,26 @@ t.test('a pod injected by Istio (no restore record) is stripped Istio’s way an
   const probers = (p: Pod): string | undefined => container(p, 'istio-proxy')?.env?.find(e => e.name === 'ISTIO_KUBE_APP_PROBERS')?.value
   t.equal(probers(again), probers(first), 'the original probes recorded by the first injection are kept')
 })
+
+t.test('an edited status annotation of the wrong shape is not trusted, and nothing throws', async t => {
+  const first = injected(inject(loadPod('user-overrides.yaml'), {}, defaultConfig()))
+  const status = JSON.parse(first.metadata?.annotations?.['sidecar.istio.io/status'] ?? '{}') as Record<string, unknown>
+  const edited = (restore: unknown, overrides?: string): Pod => deepFreeze<Pod>({
+    ...first,
+    metadata: {
+      ...first.metadata,
+      annotations: {
+        ...first.metadata?.annotations,
+        'sidecar.istio.io/status': JSON.stringify({ ...status, restore }),
+        ...(overrides === undefined ? {} : { 'proxy.istio.io/overrides': overrides })
+      }
+    }
+  })
+  for (const restore of [{ overrides: 5 }, { labels: 'x', probes: [1] }, { overrides: [{ list: 'nowhere', index: -1 }] }, 'garbage']) {
+    const back = uninject(edited(restore))
+    t.equal(back.pod.spec?.containers.filter(c => c.name === 'istio-proxy').length, 0, `${JSON.stringify(restore)}: the injected proxy is still removed`)
+    t.equal(inject(edited(restore), {}, defaultConfig()).outcome, 'injected', 're-injection still works')
+  }
+  const unreadable = uninject(edited(status.restore, '{not json'))
+  t.same(unreadable.pod.spec?.containers.map(c => c.name), ['app'], 'unreadable overrides: nothing is put back, nothing throws')
+})

@@ -3,7 +3,7 @@ import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import jsonPatch from 'fast-json-patch'
 import type { Operation } from 'fast-json-patch'
-import { parse, parseAllDocuments } from 'yaml'
+import { parseAllDocuments } from 'yaml'
 import { reviewAdmission } from '../../src/admission/review.js'
 import type { AdmissionReviewRequest } from '../../src/admission/types.js'
 import { defaultConfig } from '../../src/core/config.js'
@@ -38,7 +38,8 @@ t.test('every workload kind is injected; other objects pass through untouched an
     t.equal(d.spec.template.metadata.name, undefined, 'no name is written into a template')
     t.equal(d.spec.template.metadata.namespace, undefined, 'no namespace is written into a template')
   }
-  t.match(out[1]?.spec.template.spec.containers.at(-1).env, [{}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, { name: 'ISTIO_META_WORKLOAD_NAME', value: 'db' }])
+  const proxyEnv = out[1]?.spec.template.spec.containers.at(-1).env as Array<{ name: string, value?: string }>
+  t.equal(proxyEnv.find(e => e.name === 'ISTIO_META_WORKLOAD_NAME')?.value, 'db', 'the workload is named after the StatefulSet')
   t.ok(result.output.startsWith('# One of each workload kind'), 'the leading comment kept')
   t.match(result.output, /kind: ConfigMap +# passes through untouched, comments and key order kept\n/, 'comments kept')
   t.notMatch(result.output, /---\n---/, 'one separator between documents')
@@ -165,6 +166,5 @@ t.test('the examples are what the CLI produces', async t => {
     const expected = join(examplesDir, 'injected', file)
     if (update || !existsSync(expected)) writeFileSync(expected, result.output)
     t.equal(result.output, readFileSync(expected, 'utf8'), `examples/bookinfo/injected/${file} (make examples regenerates it)`)
-    t.same(parse(readFileSync(expected, 'utf8').split('\n---\n')[0] ?? '') !== null, true)
   }
 })
