@@ -2,13 +2,37 @@
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
 
+# Node 24 LTS for everything (docs/development.md). Where the machine's node is older, the npm
+# registry's `node` package provides Node 24 in .tools/node (git-ignored), and every recipe runs with
+# it first on PATH: npm, tsc, tap, the e2e harness and the benchmarks alike.
+NODE_VERSION := 24.21.0
+NODE_MAJOR := $(firstword $(subst ., ,$(NODE_VERSION)))
+NODE_DIR := $(CURDIR)/.tools/node
+SYSTEM_NODE_OK := $(shell node -e 'process.exit(+process.versions.node.split(".")[0] >= $(NODE_MAJOR) ? 0 : 1)' 2>/dev/null && echo yes)
+# iptables and ip live in sbin, which a non-login shell's PATH may lack.
+export PATH := $(PATH):/usr/sbin:/sbin
+ifeq ($(SYSTEM_NODE_OK),yes)
+NODE_TOOL :=
+else
+NODE_TOOL := $(NODE_DIR)/node_modules/.bin/node
+export PATH := $(NODE_DIR)/node_modules/.bin:$(PATH)
+endif
+
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@if [ -t 1 ]; then c=$$'\033[36m'; r=$$'\033[0m'; else c=; r=; fi; \
+	awk -v c="$$c" -v r="$$r" 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %s%-14s%s %s\n", c, $$1, r, $$2}' $(MAKEFILE_LIST)
+
+node: $(NODE_TOOL) ## Provide Node 24 (the machine's if new enough, else .tools/node from the npm registry)
+	@node --version
+$(NODE_DIR)/node_modules/.bin/node:
+	@echo "machine's node is $$(node --version 2>/dev/null || echo absent); installing node@$(NODE_VERSION) from the npm registry into .tools/node" >&2
+	npm install --no-audit --no-fund --no-save --prefix $(NODE_DIR) node@$(NODE_VERSION)
+	@$@ --version >/dev/null
 
 # npm ci writes node_modules/.package-lock.json: installs run again only when the lock file changes
 # (not on every package.json edit, which would empty node_modules under running tests).
 node_modules: node_modules/.package-lock.json ## Install dependencies (npm ci) when package-lock.json changed
-node_modules/.package-lock.json: package-lock.json
+node_modules/.package-lock.json: package-lock.json $(NODE_TOOL)
 	npm ci --no-audit --no-fund
 	@touch $@
 
@@ -21,10 +45,15 @@ lint: node_modules ## Lint with eslint (neostandard + type-aware rules)
 typecheck: node_modules ## Type-check src/, test/ and bench/
 	npm run typecheck
 
-unit: node_modules ## Run the tap suite only
+system-deps-test:
+	@scripts/system-deps.sh test
+system-deps-e2e:
+	@scripts/system-deps.sh e2e
+
+unit: node_modules system-deps-test ## Run the tap suite only
 	npm test
 
-test: lint typecheck unit ## Lint, type-check and run the tap suite
+test: system-deps-test lint typecheck unit ## Lint, type-check and run the tap suite
 
 examples: build ## Regenerate examples/bookinfo/injected/ with the inject CLI
 	for f in examples/bookinfo/*.yaml; do node dist/cli.js inject -f "$$f" > "examples/bookinfo/injected/$${f##*/}"; done
@@ -35,16 +64,16 @@ golden: node_modules ## Regenerate the golden injected fixtures after a delibera
 snap: node_modules ## Regenerate tap snapshots
 	npm run snap
 
-control-plane: ## Build kube-apiserver, etcd and kubectl for e2e into ~/.cache (once; KUBEBUILDER_ASSETS skips it)
+control-plane: system-deps-e2e ## Build kube-apiserver, etcd and kubectl for e2e into ~/.cache (once; KUBEBUILDER_ASSETS skips it)
 	scripts/build-control-plane.sh >/dev/null
 
 e2e-build: build
 	npm run build:e2e
 
-e2e: node_modules $(if $(KUBECONFIG),,control-plane) e2e-build ## End-to-end suite against a real API server (local control plane, or KUBECONFIG)
+e2e: node_modules $(if $(KUBECONFIG),,system-deps-e2e control-plane) e2e-build ## End-to-end suite against a real API server (local control plane, or KUBECONFIG)
 	npm run e2e -- $(E2E_ARGS)
 
-demo: node_modules control-plane e2e-build ## Local API server + webhook: inject a Bookinfo-like app, print it, tear down
+demo: node_modules system-deps-e2e control-plane e2e-build ## Local API server + webhook: inject a Bookinfo-like app, print it, tear down
 	npm run demo
 
 e2e-kind: ## The e2e suite on a kind cluster, webhook installed from manifests/ (needs Docker and kind)
@@ -56,4 +85,4 @@ bench: build ## Benchmarks (core, admission vs a baseline, cold start, profile) 
 clean: ## Remove build output and test caches
 	rm -rf dist dist-e2e dist-bench .tap
 
-.PHONY: help build lint typecheck unit test snap clean examples golden control-plane e2e-build e2e demo e2e-kind bench
+.PHONY: system-deps-test system-deps-e2e node help build lint typecheck unit test snap clean examples golden control-plane e2e-build e2e demo e2e-kind bench

@@ -77,6 +77,6 @@ go build -p 2 -trimpath -buildvcs=false -ldflags "$LD" -o "$OUT/" \
   k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl >&2
 go build -p 2 -trimpath -buildvcs=false -ldflags "-s -w" -o "$OUT/etcd" go.etcd.io/etcd/server/v3 >&2
 "$OUT/kube-apiserver" --version >&2
-"$OUT/etcd" --version | head -1 >&2
+"$OUT/etcd" --version | sed -n 1p >&2   # sed reads it all: head would SIGPIPE etcd and fail under pipefail
 echo "$STAMP" > "$OUT/.stamp"
 echo "$OUT"
