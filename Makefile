@@ -39,6 +39,14 @@ node_modules/.package-lock.json: package-lock.json $(NODE_TOOL)
 build: node_modules ## Compile src/ to dist/
 	npm run build
 
+# A symlink to bin/sidecar-injector (which runs dist/cli.js with the project's Node) in a directory on PATH.
+BINDIR ?= $(if $(filter 0,$(shell id -u)),/usr/local/bin,$(HOME)/.local/bin)
+install-cli: build ## Put the `sidecar-injector` command on PATH (BINDIR=/usr/local/bin as root, ~/.local/bin otherwise)
+	mkdir -p $(BINDIR)
+	ln -sf $(CURDIR)/bin/sidecar-injector $(BINDIR)/sidecar-injector
+	@case ":$$PATH:" in *":$(BINDIR):"*) ;; *) echo "note: $(BINDIR) is not on your PATH: export PATH=\"$(BINDIR):\$$PATH\"" >&2 ;; esac
+	@$(BINDIR)/sidecar-injector --version
+
 lint: node_modules ## Lint with eslint (neostandard + type-aware rules)
 	npm run lint
 
@@ -71,6 +79,7 @@ e2e-build: build
 	npm run build:e2e
 
 e2e: node_modules $(if $(KUBECONFIG),,system-deps-e2e control-plane) e2e-build ## End-to-end suite against a real API server (local control plane, or KUBECONFIG)
+	@$(if $(KUBECONFIG),echo "make e2e: KUBECONFIG is set ($(KUBECONFIG)): running against that cluster, not a local control plane" >&2,true)
 	npm run e2e -- $(E2E_ARGS)
 
 demo: node_modules system-deps-e2e control-plane e2e-build ## Local API server + webhook: inject a Bookinfo-like app, print it, tear down
@@ -85,4 +94,4 @@ bench: build ## Benchmarks (core, admission vs a baseline, cold start, profile) 
 clean: ## Remove build output and test caches
 	rm -rf dist dist-e2e dist-bench .tap
 
-.PHONY: system-deps-test system-deps-e2e node help build lint typecheck unit test snap clean examples golden control-plane e2e-build e2e demo e2e-kind bench
+.PHONY: install-cli system-deps-test system-deps-e2e node help build lint typecheck unit test snap clean examples golden control-plane e2e-build e2e demo e2e-kind bench

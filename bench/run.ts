@@ -80,7 +80,8 @@ async function main (): Promise<void> {
       return p as Part
     }))
   const quick = values.quick
-  const outDir = values.out ?? `${repoRoot}bench/results`
+  // A --quick run is a smoke test: its figures never replace the committed full-run results.
+  const outDir = values.out ?? (values.quick ? `${repoRoot}bench/results/quick` : `${repoRoot}bench/results`)
   const log = (line: string): void => { process.stdout.write(`${line}\n`) }
 
   const coreOptions: MeasureOptions = quick
