@@ -79,7 +79,7 @@ e2e-build: build
 	npm run build:e2e
 
 e2e: node_modules $(if $(KUBECONFIG),,system-deps-e2e control-plane) e2e-build ## End-to-end suite against a real API server (local control plane, or KUBECONFIG)
-	@$(if $(KUBECONFIG),echo "make e2e: KUBECONFIG is set ($(KUBECONFIG)): running against that cluster, not a local control plane" >&2,true)
+	@if [ -n "$$KUBECONFIG" ]; then echo "make e2e: KUBECONFIG is set ($$KUBECONFIG): running against that cluster instead of a local control plane" >&2; fi
 	npm run e2e -- $(E2E_ARGS)
 
 demo: node_modules system-deps-e2e control-plane e2e-build ## Local API server + webhook: inject a Bookinfo-like app, print it, tear down

@@ -2,7 +2,7 @@
 //
 //   node --expose-gc dist-bench/bench/run.js [--quick] [--only core,admission,cold-start,profile]
 //
-// Method: ../shared/reference/perf-reliability.md §4 (as summarised in BENCHMARKS.md). The servers are
+// Method: docs/benchmarks.md. The servers are
 // pinned to CPU 0 and this process (the load generator) to CPU 1 when taskset exists.
 import { execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'

@@ -255,7 +255,7 @@ interface Layout {
  * Classic: the proxy is the last container (first with hold, so kubelet starts it first), and
  * istio-init is the last init container, so user init containers keep their network.
  * Native: istio-init, then the proxy as an init container with restartPolicy Always, then the user's
- * init containers, which so get mesh networking (istio-semantics.md §3.1).
+ * init containers, which so get mesh networking (docs/istio-compatibility.md).
  */
 function arrange (settings: SidecarSettings, containers: V1Container[], initContainers: V1Container[], proxy: V1Container, init: V1Container | undefined): Layout {
   const initList = init === undefined ? [] : [init]
