@@ -9,8 +9,8 @@ NODE_VERSION := 24.21.0
 NODE_MAJOR := $(firstword $(subst ., ,$(NODE_VERSION)))
 NODE_DIR := $(CURDIR)/.tools/node
 SYSTEM_NODE_OK := $(shell node -e 'process.exit(+process.versions.node.split(".")[0] >= $(NODE_MAJOR) ? 0 : 1)' 2>/dev/null && echo yes)
-# iptables and ip live in sbin, which a non-login shell's PATH may lack.
-export PATH := $(PATH):/usr/sbin:/sbin
+# iptables and ip live in sbin, and Go in /usr/local/go/bin, which a non-login shell's PATH may lack.
+export PATH := $(PATH):/usr/sbin:/sbin:/usr/local/go/bin
 ifeq ($(SYSTEM_NODE_OK),yes)
 NODE_TOOL :=
 else
