@@ -3,7 +3,7 @@
 // start). Runs are interleaved so that load from elsewhere falls on all three alike.
 import { spawn } from 'node:child_process'
 import type { Certificates, IstioWebhook, RunningProcess } from './servers.js'
-import { baselineArgs, cliPath, freePort, ourServerArgs, repoRoot, spawnIstioWebhook, spawnNode, stopProcess, waitReady } from './servers.js'
+import { baselineArgs, cliPath, freePort, ourServerArgs, repoRoot, spawnIstioWebhook, spawnNode, stopProcess, unbundledCliPath, waitReady } from './servers.js'
 import { median, round } from './stats.js'
 
 export interface StartFigures { medianMs: number, minMs: number, maxMs: number, runsMs: number[] }
@@ -18,6 +18,11 @@ export interface ColdStartResults {
    * src/kube/in-cluster.ts, even when no Kubernetes integration is used.
    */
   importClientNode: StartFigures
+  /**
+   * The start-up levers, each on its own: the shipped start (bundle + V8 compile cache, warm after
+   * the unmeasured first start) against the bundle without the cache, and the unbundled dist/cli.js with and without it.
+   */
+  levers?: { bundleNoCache: StartFigures, unbundledCache: StartFigures, unbundledNoCache: StartFigures }
   /** Istio's webhook (Go), spawn to the first 200 on /readyz; absent without its build. */
   istio?: StartFigures
   /** The CLI's first output: spawn to exit of `sidecar-injector --version` and of `inject` of one pod. */
@@ -73,15 +78,26 @@ export async function runColdStart (certs: Certificates, responseFile: string, t
   const nodeEmpty: number[] = []
   const importClientNode: number[] = []
   const istio: number[] = []
+  const bundleNoCache: number[] = []
+  const unbundledCache: number[] = []
+  const unbundledNoCache: number[] = []
+  // NODE_DISABLE_COMPILE_CACHE turns module.enableCompileCache() into a no-op.
+  const noCache = { NODE_DISABLE_COMPILE_CACHE: '1' }
+  const withEnv = (env: Record<string, string>, cli: string) => (port: number): RunningProcess =>
+    spawnNode('sidecar-injector serve', ourServerArgs(port, certs, [], cli), port, `${tmp}/cold-ours.log`, 0, env)
   const cliVersion: number[] = []
   const cliInject: number[] = []
   // One unmeasured round: the first start after a build also pays for the disk cache.
   await timeToReady('sidecar-injector serve', port => ourServerArgs(port, certs), certs, `${tmp}/cold-ours.log`)
+  await timeToReady('dist/cli.js', () => [], certs, '', withEnv({}, unbundledCliPath))
   for (let i = 0; i < runs; i++) {
     ours.push(await timeToReady('sidecar-injector serve', port => ourServerArgs(port, certs), certs, `${tmp}/cold-ours.log`))
     baseline.push(await timeToReady('baseline-server', port => baselineArgs(port, certs, responseFile), certs, `${tmp}/cold-baseline.log`))
     nodeEmpty.push(await timeNodeScript(''))
     importClientNode.push(await timeNodeScript('await import(\'@kubernetes/client-node\')'))
+    bundleNoCache.push(await timeToReady('bundle, no compile cache', () => [], certs, '', withEnv(noCache, cliPath)))
+    unbundledCache.push(await timeToReady('dist/cli.js', () => [], certs, '', withEnv({}, unbundledCliPath)))
+    unbundledNoCache.push(await timeToReady('dist/cli.js, no compile cache', () => [], certs, '', withEnv(noCache, unbundledCliPath)))
     if (istioWebhook.ok) {
       istio.push(await timeToReady('istio-webhook', () => [], certs, `${tmp}/cold-istio.log`, port => spawnIstioWebhook(istioWebhook, port, certs, `${tmp}/cold-istio.log`)))
     }
@@ -94,6 +110,7 @@ export async function runColdStart (certs: Certificates, responseFile: string, t
     baseline: summarise(baseline),
     nodeEmpty: summarise(nodeEmpty),
     importClientNode: summarise(importClientNode),
+    levers: { bundleNoCache: summarise(bundleNoCache), unbundledCache: summarise(unbundledCache), unbundledNoCache: summarise(unbundledNoCache) },
     cliVersion: summarise(cliVersion),
     cliInject: summarise(cliInject),
     ratio: { toBaseline: round(median(ours) / median(baseline)), toNodeEmpty: round(median(ours) / median(nodeEmpty)) }

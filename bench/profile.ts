@@ -7,7 +7,7 @@ import { startOurServer } from './admission.js'
 import { keepAliveLoad } from './load.js'
 import type { ReviewSpec } from './reviews.js'
 import type { Certificates } from './servers.js'
-import { repoRoot, stopProcess } from './servers.js'
+import { repoRoot, stopProcess, unbundledCliPath } from './servers.js'
 import { round } from './stats.js'
 
 interface CallFrame { functionName: string, url: string, lineNumber: number }
@@ -182,7 +182,8 @@ export function summariseProfile (profile: CpuProfile, requests: number, review:
 export async function runProfile (spec: ReviewSpec, certs: Certificates, tmp: string, connections: number, durationS: number, log: (line: string) => void): Promise<ProfileSummary> {
   const dir = `${tmp}/cpu-profile-${spec.name}`
   mkdirSync(dir, { recursive: true })
-  const ours = await startOurServer(certs, `${tmp}/profile.log`, ['--cpu-prof', '--cpu-prof-dir', dir])
+  // The unbundled build (the same code): time is attributed to areas by file.
+  const ours = await startOurServer(certs, `${tmp}/profile.log`, ['--cpu-prof', '--cpu-prof-dir', dir], unbundledCliPath)
   let requests = 0
   let window: Window | undefined
   try {

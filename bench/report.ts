@@ -154,10 +154,15 @@ export function renderSummary (r: ReportInput): string {
     const s = r.coldStart
     out.push(`## Cold start: spawn to the first 200 on /readyz over HTTPS (median of ${s.runs})`, '')
     out.push(table(['process', 'median ms', 'min ms', 'max ms'], [
-      ['sidecar-injector serve', s.ours.medianMs, s.ours.minMs, s.ours.maxMs],
+      ['sidecar-injector serve (the bundle, compile cache warm)', s.ours.medianMs, s.ours.minMs, s.ours.maxMs],
       ['baseline fastify server', s.baseline.medianMs, s.baseline.minMs, s.baseline.maxMs],
       ["node -e ''", s.nodeEmpty.medianMs, s.nodeEmpty.minMs, s.nodeEmpty.maxMs],
       ["node -e \"await import('@kubernetes/client-node')\"", s.importClientNode.medianMs, s.importClientNode.minMs, s.importClientNode.maxMs],
+      ...(s.levers === undefined
+        ? []
+        : [['lever: the bundle without the compile cache', s.levers.bundleNoCache.medianMs, s.levers.bundleNoCache.minMs, s.levers.bundleNoCache.maxMs],
+            ['lever: dist/cli.js (unbundled) with the compile cache', s.levers.unbundledCache.medianMs, s.levers.unbundledCache.minMs, s.levers.unbundledCache.maxMs],
+            ['lever: dist/cli.js, no compile cache (the start before this work)', s.levers.unbundledNoCache.medianMs, s.levers.unbundledNoCache.minMs, s.levers.unbundledNoCache.maxMs]]),
       ...(s.istio === undefined ? [] : [["Istio's webhook (Go)", s.istio.medianMs, s.istio.minMs, s.istio.maxMs]]),
       ...(s.cliVersion === undefined ? [] : [['sidecar-injector --version (to exit)', s.cliVersion.medianMs, s.cliVersion.minMs, s.cliVersion.maxMs]]),
       ...(s.cliInject === undefined ? [] : [['sidecar-injector inject of one pod (to exit)', s.cliInject.medianMs, s.cliInject.minMs, s.cliInject.maxMs]])

@@ -11,7 +11,10 @@ import { fileURLToPath } from 'node:url'
 
 /** The repository root: this file runs from dist-bench/bench/. */
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url))
-export const cliPath = `${repoRoot}dist/cli.js`
+/** The shipped entry point: the bundle (dist/bundle/, built by `npm run build`), as the image and bin/ run it. */
+export const cliPath = `${repoRoot}dist/bundle/cli.js`
+/** The same code as tsc emits it, one file per module: profiles attribute time by file from it. */
+export const unbundledCliPath = `${repoRoot}dist/cli.js`
 export const baselinePath = `${repoRoot}dist-bench/bench/baseline-server.js`
 /** The name the API server puts in SNI for the default Service (docs/benchmarks.md). */
 export const serverName = 'sidecar-injector.sidecar-injector.svc'
@@ -54,8 +57,8 @@ export interface RunningProcess {
 /**
  * Spawns `node <args>` on CPU `cpu`, output to `logFile`. The pid is node's own: taskset execs it.
  */
-export function spawnNode (name: string, nodeArgs: string[], port: number, logFile: string, cpu = 0): RunningProcess {
-  return spawnProcess(name, process.execPath, nodeArgs, port, logFile, cpu)
+export function spawnNode (name: string, nodeArgs: string[], port: number, logFile: string, cpu = 0, env: Record<string, string> = {}): RunningProcess {
+  return spawnProcess(name, process.execPath, nodeArgs, port, logFile, cpu, env)
 }
 
 /**
@@ -98,8 +101,8 @@ function spawnProcess (name: string, executable: string, execArgs: string[], por
   return { name, child, pid: child.pid, port, exited }
 }
 
-export function ourServerArgs (port: number, certs: Certificates, extraNodeArgs: string[] = []): string[] {
-  return [...extraNodeArgs, cliPath, 'serve', '--host', '127.0.0.1', '--port', String(port),
+export function ourServerArgs (port: number, certs: Certificates, extraNodeArgs: string[] = [], cli = cliPath): string[] {
+  return [...extraNodeArgs, cli, 'serve', '--host', '127.0.0.1', '--port', String(port),
     '--tls-cert-file', certs.cert, '--tls-private-key-file', certs.key, '--drain-seconds', '0', '--log-level', 'info']
 }
 
