@@ -15,6 +15,8 @@ ifeq ($(SYSTEM_NODE_OK),yes)
 NODE_TOOL :=
 else
 NODE_TOOL := $(NODE_DIR)/node_modules/.bin/node
+# npm finds its global config next to the node that runs it; keep the machine's (registry, CA file).
+export NPM_CONFIG_GLOBALCONFIG ?= $(shell npm config get globalconfig 2>/dev/null)
 export PATH := $(NODE_DIR)/node_modules/.bin:$(PATH)
 endif
 
