@@ -16,7 +16,9 @@ NODE_TOOL :=
 else
 NODE_TOOL := $(NODE_DIR)/node_modules/.bin/node
 # npm finds its global config next to the node that runs it; keep the machine's (registry, CA file).
-export NPM_CONFIG_GLOBALCONFIG ?= $(shell npm config get globalconfig 2>/dev/null)
+ifndef NPM_CONFIG_GLOBALCONFIG
+export NPM_CONFIG_GLOBALCONFIG := $(shell npm config get globalconfig 2>/dev/null)
+endif
 export PATH := $(NODE_DIR)/node_modules/.bin:$(PATH)
 endif
 
