@@ -15,6 +15,10 @@ ifeq ($(SYSTEM_NODE_OK),yes)
 NODE_TOOL :=
 else
 NODE_TOOL := $(NODE_DIR)/node_modules/.bin/node
+# npm finds its global config next to the node that runs it; keep the machine's (registry, CA file).
+ifndef NPM_CONFIG_GLOBALCONFIG
+export NPM_CONFIG_GLOBALCONFIG := $(shell npm config get globalconfig 2>/dev/null)
+endif
 export PATH := $(NODE_DIR)/node_modules/.bin:$(PATH)
 endif
 
@@ -26,7 +30,10 @@ node: $(NODE_TOOL) ## Provide Node 24 (the machine's if new enough, else .tools/
 	@node --version
 $(NODE_DIR)/node_modules/.bin/node:
 	@echo "machine's node is $$(node --version 2>/dev/null || echo absent); installing node@$(NODE_VERSION) from the npm registry into .tools/node" >&2
-	npm install --no-audit --no-fund --no-save --prefix $(NODE_DIR) node@$(NODE_VERSION)
+	@# A project of its own in .tools/node, not --prefix: --prefix also moves npm's global config
+	@# (<prefix>/etc/npmrc), and with it settings such as the registry's CA file.
+	mkdir -p $(NODE_DIR) && echo '{"private": true}' > $(NODE_DIR)/package.json
+	cd $(NODE_DIR) && npm install --no-audit --no-fund --no-save node@$(NODE_VERSION)
 	@$@ --version >/dev/null
 
 # npm ci writes node_modules/.package-lock.json: installs run again only when the lock file changes
