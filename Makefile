@@ -46,7 +46,7 @@ node_modules/.package-lock.json: package-lock.json $(NODE_TOOL)
 build: node_modules ## Compile src/ to dist/
 	npm run build
 
-# A symlink to bin/sidecar-injector (which runs dist/cli.js with the project's Node) in a directory on PATH.
+# A symlink to bin/sidecar-injector (which runs the bundle, dist/bundle/cli.js, with the project's Node) in a directory on PATH.
 BINDIR ?= $(if $(filter 0,$(shell id -u)),/usr/local/bin,$(HOME)/.local/bin)
 install-cli: build ## Put the `sidecar-injector` command on PATH (BINDIR=/usr/local/bin as root, ~/.local/bin otherwise)
 	mkdir -p $(BINDIR)

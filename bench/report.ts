@@ -58,6 +58,45 @@ export function memoryPerInFlight (a: AdmissionResults): MemoryPerInFlight[] {
   return out
 }
 
+export interface Goal { goal: string, target: string, measured: string, met: boolean | undefined }
+
+/** Issue 16's goals, from one run's results: met, missed, or not measured in this run (undefined). */
+export function goals (r: ReportInput): Goal[] {
+  const out: Goal[] = []
+  const keepAlive = r.admission?.keepAlive ?? []
+  for (const [review, connections, limit] of [['defaulted-5kb', 1, 1.25], ['defaulted-5kb', 8, 1.25], ['large-200kb', 1, 1.15], ['large-200kb', 8, 1.15]] as const) {
+    const p = keepAlive.find(k => k.review === review && k.connections === connections)
+    out.push({
+      goal: `CPU per request ÷ the constant-answer baseline, ${review} c=${connections}`,
+      target: `≤ ×${limit}`,
+      measured: p === undefined ? 'not measured' : `×${p.ratio.cpuPerRequest} (${p.ours.cpuUsPerRequest} ÷ ${p.baseline.cpuUsPerRequest} µs)`,
+      met: p === undefined ? undefined : p.ratio.cpuPerRequest <= limit
+    })
+  }
+  const s = r.coldStart
+  out.push({
+    goal: 'cold start: spawn to the first 200 on /readyz (median)',
+    target: '≤ 150 ms',
+    measured: s === undefined ? 'not measured' : `${s.ours.medianMs} ms${s.istio === undefined ? '' : ` (Istio ${s.istio.medianMs} ms)`}; node -e '' ${s.nodeEmpty.medianMs} ms`,
+    met: s === undefined ? undefined : s.ours.medianMs <= 150
+  })
+  const highest = keepAlive.filter(k => k.review === 'defaulted-5kb').sort((a, b) => b.connections - a.connections)[0]
+  out.push({
+    goal: `peak RSS, defaulted-5kb at c=${highest?.connections ?? 64}, ours ÷ Istio's`,
+    target: '≤ ×1',
+    measured: highest?.istio === undefined ? 'not measured (no Istio in this run)' : `${highest.ours.peakRssMiB} ÷ ${highest.istio.peakRssMiB} MiB = ×${highest.ratioToIstio?.peakRss ?? '?'}`,
+    met: highest?.istio === undefined ? undefined : highest.ours.peakRssMiB <= highest.istio.peakRssMiB
+  })
+  const open = r.admission?.openLoop ?? []
+  out.push({
+    goal: 'open-loop p50/p99/p99.9 at 25/50/75 % of capacity, ours, baseline and Istio',
+    target: 'measured, coordinated-omission-free',
+    measured: open.length === 0 ? 'not measured' : `${open.length} runs: ${[...new Set(open.map(p => p.server))].join(', ')}`,
+    met: open.length === 0 ? undefined : ['ours', 'baseline', 'istio'].every(server => open.some(p => p.server === server))
+  })
+  return out
+}
+
 export function renderSummary (r: ReportInput): string {
   const out: string[] = []
   const env = r.environment
@@ -66,6 +105,11 @@ export function renderSummary (r: ReportInput): string {
     out.push(`${r.startedAt ?? ''} · commit ${env.commit} · ${env.cpuModel}, ${env.nproc} CPUs, ${env.memoryGiB} GiB, Linux ${env.kernel} · ` +
       `Node ${env.node}, OpenSSL ${env.openssl}, fastify ${env.fastify} · ${env.pinned ? 'servers on CPU 0, load generator on CPU 1' : 'not pinned'} · ` +
       `load average ${env.loadAverage.before} before, ${env.loadAverage.after} after · ${r.durationS ?? '?'} s${r.quick === true ? ' · QUICK RUN (short durations: indicative only)' : ''}`, '')
+  }
+  const goalRows = goals(r)
+  if (goalRows.some(g => g.met !== undefined)) {
+    out.push('## Goals of issue 16 in this run', '')
+    out.push(table(['goal', 'target', 'measured', 'result'], goalRows.map(g => [g.goal, g.target, g.measured, g.met === undefined ? '–' : g.met ? 'met' : 'missed'])), '')
   }
   if (r.core !== undefined) {
     const c = r.core
