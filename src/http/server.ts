@@ -182,15 +182,13 @@ export function buildServer (options: BuildServerOptions): WebhookServer {
 
   // Label children looked up once per value (bounded: status codes, decisions, reason codes), not
   // hashed from a label object on every request.
-  const requestsByCode = new Map<number, { inc: () => void }>()
-  const durationByDecision = new Map<string, { observe: (value: number) => void }>()
-  const skipsByReason = new Map<string, { inc: () => void }>()
+  const requestsByCode = perValue(code => metrics.requests.labels({ code }))
+  const durationByDecision = perValue(decision => metrics.duration.labels({ decision }))
+  const skipsByReason = perValue(reason => metrics.skips.labels({ reason }))
   app.addHook('onResponse', (request, reply, done) => {
     if (request.routeOptions.url === '/inject') {
       const code = reply.statusCode
-      let counter = requestsByCode.get(code)
-      if (counter === undefined) requestsByCode.set(code, counter = metrics.requests.labels({ code: String(code) }))
-      counter.inc()
+      requestsByCode(String(code)).inc()
       if (code >= 400) metrics.errors.inc({ type: errorType(code) })
     }
     done()
@@ -207,18 +205,11 @@ export function buildServer (options: BuildServerOptions): WebhookServer {
     const facts = pod === undefined ? {} : await factsFor(pod)
     const verdict = reviewAdmission(review, options.config(), facts, pod)
     const durationMs = reply.elapsedTime
-    let duration = durationByDecision.get(verdict.decision)
-    if (duration === undefined) durationByDecision.set(verdict.decision, duration = metrics.duration.labels({ decision: verdict.decision }))
-    duration.observe(durationMs / 1000)
+    durationByDecision(verdict.decision).observe(durationMs / 1000)
     switch (verdict.decision) {
       case 'patched': metrics.injections.inc(); break
       case 'rejected': metrics.rejections.inc(); break
-      case 'allowed': {
-        let skips = skipsByReason.get(verdict.reason)
-        if (skips === undefined) skipsByReason.set(verdict.reason, skips = metrics.skips.labels({ reason: verdict.reason }))
-        skips.inc()
-        break
-      }
+      case 'allowed': skipsByReason(verdict.reason).inc(); break
     }
     // Identifiers only: the pod body can hold secrets (env values) and is never logged at info.
     request.log.info({
@@ -284,6 +275,16 @@ export function buildServer (options: BuildServerOptions): WebhookServer {
   }
 
   return { app, setCertificate, certificate: () => current, isDraining: () => draining, shutdown }
+}
+
+/** make(value), made once per value: for label values from a bounded set. */
+function perValue<T> (make: (value: string) => T): (value: string) => T {
+  const made = new Map<string, T>()
+  return value => {
+    let child = made.get(value)
+    if (child === undefined) made.set(value, child = make(value))
+    return child
+  }
 }
 
 const fastifyReasons: Record<string, string> = {
