@@ -72,6 +72,8 @@ export function splitOf (stack: CallFrame[]): Stage {
     if (area === 'metrics (prom-client)') return 'metrics'
   }
   if (leaf.url === '' && leaf.functionName === 'parse') return 'JSON.parse'
+  // Our body parser is JSON.parse and nothing else (the builtin is inlined into it).
+  if (leaf.functionName === 'parseJsonBody') return 'JSON.parse'
   // secure-json-parse calls JSON.parse from _parse (the builtin shows as _parse's self time), then
   // scans the text with regular expressions and walks the result for prototype keys.
   if (leaf.url.includes('node_modules/secure-json-parse') && leaf.functionName === '_parse') return 'JSON.parse'

@@ -280,10 +280,7 @@ export const run: CliCommand = async (args: readonly string[], io: CliIo): Promi
     io.stdout(serveUsage)
     return 0
   }
-  // Asynchronous writes: a line per admission written synchronously cost 5–11 % of the server's CPU
-  // (docs/benchmarks.md); lines that arrive while a write is in flight go out in the next one. pino
-  // flushes what is left synchronously when the process exits.
-  const logger = pino({ level: settings.logLevel, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ sync: false }))
+  const logger = pino({ level: settings.logLevel, timestamp: pino.stdTimeFunctions.isoTime })
   let running: RunningServer
   let kube: KubeIntegration | undefined
   try {

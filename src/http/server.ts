@@ -145,7 +145,7 @@ export function buildServer (options: BuildServerOptions): WebhookServer {
   // in one pass over the parsed body, which fastify's default parser (secure-json-parse) did with
   // regular-expression scans of the text: 40 % of the server's CPU on 200 KB reviews (docs/benchmarks.md).
   app.removeContentTypeParser(['application/json', 'text/plain'])
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, function parseJsonBody (_request, body, done) {
     if (body.length === 0) {
       done(new errorCodes.FST_ERR_CTP_EMPTY_JSON_BODY(), undefined)
       return

@@ -76,3 +76,8 @@ t.test('the split by stage: each sample counted once, logging and metrics first,
   t.equal(split.get('GC'), 0.1)
   t.equal([...split.values()].reduce((a, b) => a + b, 0), summary.busyMs, 'the split adds up to the busy time')
 })
+
+t.test('our body parser is JSON.parse in the split', async t => {
+  const { splitOf } = await import('../../bench/profile.js')
+  t.equal(splitOf([frame('parseJsonBody', `file://${repoRoot}dist/http/server.js`, 70), frame('rawBody', 'file:///x/node_modules/fastify/lib/content-type-parser.js')]), 'JSON.parse')
+})
