@@ -31,7 +31,7 @@ COPY --from=build /src/dist ./dist
 COPY manifests ./manifests
 # The injected init container runs `sidecar-injector capture`: the command must be on PATH. It is the
 # bundle (dist/bundle: one file per command, our code and its dependencies but @kubernetes/client-node),
-# which starts faster than dist/cli.js's hundreds of modules (docs/benchmarks.md, cold start).
+# which starts faster than dist/cli.js's hundreds of modules (BENCHMARKS.md, start-up levers).
 RUN chmod 0755 dist/bundle/cli.js && ln -s /app/dist/bundle/cli.js /usr/local/bin/sidecar-injector
 # V8's code cache, written once here for the two roles and only read at run time (the root
 # filesystem is read-only in the Deployment): no compiling of fastify & co. at every start.

@@ -8,7 +8,7 @@ import type { CliCommand, CliIo } from './cli/io.js'
 import { UsageError } from './cli/io.js'
 
 // V8's code cache for every module loaded from here on (serve: fastify, pino, prom-client, yaml):
-// less compiling at each start (docs/benchmarks.md, cold start). In the directory NODE_COMPILE_CACHE
+// less compiling at each start (BENCHMARKS.md, start-up levers). In the directory NODE_COMPILE_CACHE
 // names (the image bakes one at build time), else in the OS temp directory; never fatal.
 // https://nodejs.org/api/module.html#moduleenablecompilecachecachedir
 enableCompileCache()

@@ -120,7 +120,7 @@ function readTriple (value: unknown, last: 'kind' | 'resource'): Record<string, 
  * fastify's default JSON parser (secure-json-parse) made with a regular-expression scan of the text
  * and a second walk. Iterative (never overflows the stack), stops early, two parallel stacks rather
  * than a tuple per node; Object.keys rather than for…in, which has no enum cache for the fresh shapes
- * JSON.parse makes: 5 against 47 µs on the 5 KB review (docs/benchmarks.md). Object.keys lists
+ * JSON.parse makes: 5 against 47 µs on the 5 KB review (BENCHMARKS.md). Object.keys lists
  * `__proto__` too, since JSON.parse defines it as an own property. `skip`: a subtree left unwalked.
  */
 export function inspectTree (root: object, limit: number, skip?: object): 'too-deep' | 'forbidden-key' | undefined {

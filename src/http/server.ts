@@ -143,7 +143,7 @@ export function buildServer (options: BuildServerOptions): WebhookServer {
   // Only JSON is parsed: fastify's default text/plain parser would hand a string to the handler.
   // JSON.parse alone: parseReview checks depth and prototype keys (`__proto__`, constructor.prototype)
   // in one pass over the parsed body, which fastify's default parser (secure-json-parse) did with
-  // regular-expression scans of the text: 40 % of the server's CPU on 200 KB reviews (docs/benchmarks.md).
+  // regular-expression scans of the text: 40 % of the server's CPU on 200 KB reviews (BENCHMARKS.md).
   app.removeContentTypeParser(['application/json', 'text/plain'])
   app.addContentTypeParser('application/json', { parseAs: 'string' }, function parseJsonBody (_request, body, done) {
     if (body.length === 0) {
