@@ -5,13 +5,12 @@
 // (autocannon's connections) has by construction. http://highscalability.com/blog/2015/10/5/your-load-generator-is-probably-lying-to-you-take-the-red-pi.html
 // Keep-alive connections (a pool of up to maxSockets, like the API server's transport); every run is
 // bounded by its duration and by rate × duration requests, against 127.0.0.1 only.
-import { Agent, request } from 'node:https'
+import { Agent } from 'node:https'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Histogram } from 'hdr-histogram-js'
 import type { LatencySummary, LoadTarget } from './load.js'
-import { newLatencyHistogram, summariseLatency } from './load.js'
+import { newLatencyHistogram, postReview, summariseLatency } from './load.js'
 import { cpuTimeUs, memoryMiB, resetPeakMemory } from './proc.js'
-import { serverName } from './servers.js'
 import { round } from './stats.js'
 
 export interface OpenLoopPoint {
@@ -33,8 +32,6 @@ export interface OpenLoopPoint {
   latency: LatencySummary
 }
 
-const path = '/inject?timeout=10s'
-
 export interface OpenLoopRun { sent: number, completed: number, errors: number, non2xx: number, durationS: number, maxSendLagMs: number }
 
 /** `rate` requests per second for `durationS`, latencies (µs, from the due time) into `latency`. */
@@ -45,32 +42,11 @@ export async function openLoopLoad (target: LoadTarget, body: string, rate: numb
   const run: OpenLoopRun = { sent: 0, completed: 0, errors: 0, non2xx: 0, durationS: 0, maxSendLagMs: 0 }
   const pending = new Set<Promise<void>>()
   const fire = (dueNs: bigint): void => {
-    const done = new Promise<void>(resolve => {
-      const req = request({
-        host: '127.0.0.1',
-        port: target.port,
-        method: 'POST',
-        path,
-        servername: serverName,
-        rejectUnauthorized: false,
-        agent,
-        timeout: 10_000,
-        headers: { 'content-type': 'application/json', 'user-agent': 'kube-apiserver-admission', 'content-length': length }
-      }, res => {
-        res.on('data', () => {})
-        res.on('end', () => {
-          run.completed++
-          const status = res.statusCode ?? 0
-          if (status >= 200 && status < 300) latency?.recordValue(Math.max(1, Math.round(Number(process.hrtime.bigint() - dueNs) / 1000)))
-          else run.non2xx++
-          resolve()
-        })
-        res.on('error', () => { run.errors++; resolve() })
-      })
-      req.on('timeout', () => { req.destroy(new Error('timeout')) })
-      req.on('error', () => { run.errors++; resolve() })
-      req.end(body)
-    })
+    const done = postReview(target.port, body, length, agent).then(status => {
+      run.completed++
+      if (status >= 200 && status < 300) latency?.recordValue(Math.max(1, Math.round(Number(process.hrtime.bigint() - dueNs) / 1000)))
+      else run.non2xx++
+    }, () => { run.errors++ })
     pending.add(done)
     done.then(() => pending.delete(done), () => pending.delete(done))
   }
