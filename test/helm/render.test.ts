@@ -116,7 +116,7 @@ t.test('every mode through server-side dry-run on the real API server', async t 
   await kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/certificates.cert-manager.io', 'crd/issuers.cert-manager.io'])
   // A dry-run Namespace is not stored: the namespaced objects need a real one.
   const namespace = await createNamespace(cluster, 'helm-dry-run', {}, fn => { t.teardown(fn) })
-  const cases = { ...modes, 'revision canary, cert-manager with an issuer of the user': { set: { revision: 'canary', 'tls.mode': 'certManager', 'tls.certManager.issuerRef.name': 'corp-ca', 'tls.certManager.issuerRef.kind': 'ClusterIssuer' } } }
+  const cases: typeof modes = { ...modes, 'revision canary, cert-manager with an issuer of the user': { set: { revision: 'canary', 'tls.mode': 'certManager', 'tls.certManager.issuerRef.name': 'corp-ca', 'tls.certManager.issuerRef.kind': 'ClusterIssuer' } } }
   for (const [mode, { set, setFile = {} }] of Object.entries(cases)) {
     const objects = await template({ namespace, set, setFile })
     const out = await kubectl(['apply', '--dry-run=server', '-f', '-'], objects.map(o => stringify(o)).join('---\n'))

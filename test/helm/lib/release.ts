@@ -5,7 +5,6 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { KubeConfig, KubernetesObjectApi } from '@kubernetes/client-node'
-import type { KubernetesObject } from '@kubernetes/client-node'
 import type { Cluster } from '../../e2e/lib/cluster.js'
 import { isApiError } from '../../e2e/lib/cluster.js'
 import type { ManagedProcess } from '../../e2e/lib/processes.js'
@@ -32,7 +31,9 @@ export async function existing (cluster: Cluster, objects: readonly K8sObject[])
   const found: string[] = []
   for (const o of objects) {
     try {
-      await api.read({ apiVersion: o.apiVersion, kind: o.kind, metadata: { name: o.metadata.name, namespace: o.metadata.namespace } } as KubernetesObject)
+      const metadata: { name: string, namespace?: string } = { name: o.metadata.name }
+      if (o.metadata.namespace !== undefined) metadata.namespace = o.metadata.namespace
+      await api.read({ apiVersion: o.apiVersion, kind: o.kind, metadata })
       found.push(`${String(o.kind)}/${String(o.metadata.name)}`)
     } catch (err) {
       if (!isApiError(err, 404)) throw err
