@@ -32,7 +32,7 @@ if [ -f "$OUT/.stamp" ] && [ "$(cat "$OUT/.stamp")" = "$STAMP" ]; then echo "$OU
 if [ "${1:-}" = --print ]; then echo "cert-manager not built yet: run scripts/build-cert-manager.sh" >&2; exit 1; fi
 
 command -v go >/dev/null || { echo "go is needed to build cert-manager $VERSION (toolchain named in test/cert-manager/go.mod)" >&2; exit 1; }
-echo "building cert-manager $VERSION controller and cainjector into $OUT (first time: several minutes on 2 cores)" >&2
+echo "building cert-manager $VERSION controller and cainjector into $OUT (first time: 2-16 min on 2 cores, by load and Go build cache)" >&2
 mkdir -p "$OUT"; rm -f "$OUT/.stamp"
 cd "$MOD_DIR"
 # -p 2 caps the parallel compile jobs on the 2-core machines; -buildvcs=false because the module sits in a git checkout.

@@ -27,7 +27,7 @@ if [ -f "$OUT/.stamp" ] && [ "$(cat "$OUT/.stamp")" = "$STAMP" ]; then echo "$OU
 if [ "${1:-}" = --print ]; then echo "helm not built yet: run scripts/build-helm.sh" >&2; exit 1; fi
 
 command -v go >/dev/null || { echo "go is needed to build helm ($VERSION needs the toolchain test/helm/go.mod names); or set HELM_BIN" >&2; exit 1; }
-echo "building helm $VERSION into $OUT (first time: a few minutes on 2 cores)" >&2
+echo "building helm $VERSION into $OUT (first time: 2-13 min on 2 cores, by load and Go build cache)" >&2
 mkdir -p "$OUT"; rm -f "$OUT/.stamp"
 cd "$MOD_DIR"
 # helm's own Makefile stamps the version this way (internal/version); otherwise `helm version` says v4.x-dev.
