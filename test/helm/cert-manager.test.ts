@@ -3,11 +3,13 @@
 // (scripts/build-cert-manager.sh), `helm install --set tls.mode=certManager`, then: the self-signed
 // Issuer -> CA Certificate -> CA Issuer -> serving Certificate chain is issued, the CA injector fills
 // the caBundle of the chart's webhook entries, the injector serves the Secret cert-manager wrote
-// (mounted as the kubelet would), and the API server calls it: a pod is injected.
+// (mounted as the kubelet would), and the API server calls it: a pod is injected; a re-issued
+// certificate is served without a restart.
 // A revision (cm) keeps this release apart from install.test.ts's, which may run at the same time.
 import { execFile } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
+import { connect } from 'node:tls'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { CustomObjectsApi } from '@kubernetes/client-node'
@@ -83,6 +85,28 @@ t.test('cert-manager issues the certificate, its CA injector the caBundle, and p
   }, 30_000, () => serve.child.exitCode !== null ? `the injector exited:\n${serve.tail()}` : down())
   t.ok(isInjected(pod), 'the API server verified the injector with the injected caBundle, and the pod got the sidecar')
   t.equal(pod.metadata?.annotations?.['istio.io/rev'], revision, 'injected by revision cm')
+
+  // Renewal: a re-issue (here forced by deleting the Secret, which cert-manager answers by issuing
+  // again, with a new key: rotationPolicy Always) reaches the running injector through the volume.
+  const servedFingerprint = async (): Promise<string> => await new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
+      resolve(socket.getPeerCertificate().fingerprint256)
+      socket.end()
+    })
+    socket.once('error', reject)
+  })
+  const before = await servedFingerprint()
+  const secretName = `${release}-tls`
+  const issued = (await cluster.core.readNamespacedSecret({ name: secretName, namespace })).data?.['tls.crt']
+  await cluster.core.deleteNamespacedSecret({ name: secretName, namespace })
+  await waitFor('cert-manager to issue again', async () => {
+    const secret = await cluster.core.readNamespacedSecret({ name: secretName, namespace })
+    return secret.data?.['tls.crt'] !== undefined && secret.data['tls.crt'] !== issued ? true : undefined
+  }, 90_000, down)
+  t.equal(await mountTlsSecret(cluster, deployment, dir), ca, 'a new certificate from the same CA') // the kubelet's volume update
+  await waitFor('the injector to serve the new certificate', async () => (await servedFingerprint()) !== before ? true : undefined, 30_000)
+  t.pass('the injector serves the renewed certificate without a restart')
+  t.ok(isInjected(await cluster.core.createNamespacedPod({ namespace: apps, body: appPod('after-renewal', { generateName: true }) })), 'and pods are still injected')
 
   await helm(['uninstall', release, '--namespace', namespace])
   t.same(await existing(cluster, installed), [], `helm uninstall removed all ${installed.length} objects of the release`)
