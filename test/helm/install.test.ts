@@ -2,7 +2,7 @@
 // the injector running outside the cluster as the e2e suite runs it (webhook.url = 127.0.0.1), started
 // with its Deployment's args, its ConfigMap's config and its ServiceAccount's credentials:
 //  1. self-managed TLS: the injector patches the caBundle of the chart's configuration, pods are
-//     injected; an upgrade keeps that caBundle (Helm's server-side apply leaves other managers'
+//     injected; a canary revision installs and injects beside it; an upgrade keeps that caBundle (Helm's server-side apply leaves other managers'
 //     fields alone) and delivers the new config; uninstall removes every object of the release;
 //  2. a static certificate from files: the chart's Secret is what the injector serves.
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -56,6 +56,30 @@ t.test('self-managed TLS: install, inject, upgrade, uninstall', async t => {
   const revApps = await createNamespace(cluster, 'helm-rev-apps', { 'istio.io/rev': 'default' }, fn => { t.teardown(fn) })
   t.ok(isInjected(await cluster.core.createNamespacedPod({ namespace: revApps, body: appPod('web') })), 'istio.io/rev=default selects it too')
 
+  // A second revision beside it, as in Istio's canary upgrades: its own objects, its own injector.
+  const canaryPort = await freePort()
+  await helm(['install', `${release}-canary`, chartDir, '--namespace', namespace, '--set', 'revision=canary', '--set', `webhook.url=https://127.0.0.1:${canaryPort}/inject`])
+  t.teardown(async () => { await helm(['uninstall', `${release}-canary`, '--namespace', namespace]).catch(() => {}) })
+  const canaryObjects = await releaseObjects(cluster, `${release}-canary`, namespace)
+  const canaryDeployment = canaryObjects.find(o => o.kind === 'Deployment')
+  if (canaryDeployment === undefined) throw new Error('no Deployment in the canary release')
+  const canaryDir = join(dir, 'canary')
+  const canaryKubeconfig = await serviceAccountKubeconfig(cluster, namespace, canaryDeployment.spec.template.spec.serviceAccountName, join(dir, 'canary-kubeconfig'))
+  await mountConfig(cluster, canaryDeployment, canaryDir)
+  const canaryServe = serveAsDeployed(canaryDeployment, { port: canaryPort, dir: canaryDir, kubeconfig: canaryKubeconfig })
+  t.teardown(async () => { await canaryServe.stop() })
+  const canaryApps = await createNamespace(cluster, 'helm-canary-apps', { 'istio.io/rev': 'canary' }, fn => { t.teardown(fn) })
+  const canaryPod = await waitFor('a pod injected by the canary', async () => {
+    const created = await cluster.core.createNamespacedPod({ namespace: canaryApps, body: appPod('web', { generateName: true }) })
+    return isInjected(created) ? created : undefined
+  }, 60_000, () => canaryServe.child.exitCode !== null ? `the canary injector exited:\n${canaryServe.tail()}` : undefined)
+  t.equal(canaryPod.metadata?.annotations?.['istio.io/rev'], 'canary', 'istio.io/rev=canary: injected by the canary revision')
+  const stillDefault = await cluster.core.createNamespacedPod({ namespace: apps, body: appPod('web', { generateName: true }) })
+  t.equal(stillDefault.metadata?.annotations?.['istio.io/rev'], 'default', 'istio-injection=enabled: still the default revision')
+  await helm(['uninstall', `${release}-canary`, '--namespace', namespace])
+  await canaryServe.stop()
+  t.same(await existing(cluster, canaryObjects), [], 'the canary uninstalled, its objects gone')
+
   await helm(['upgrade', release, chartDir, '--namespace', namespace, '--reuse-values', '--set', 'config.images.proxy=docker.io/istio/proxyv2:1.28.1'])
   t.same(await bundles(), published, 'helm upgrade left the caBundle the injector patched in (server-side apply, other manager\'s field)')
   t.match(await helm(['history', release, '--namespace', namespace]), /\n2\s.*deployed/, 'revision 2 deployed')
@@ -71,9 +95,9 @@ t.test('self-managed TLS: install, inject, upgrade, uninstall', async t => {
   t.same(await existing(cluster, upgradedObjects), [], `helm uninstall removed all ${upgradedObjects.length} objects of the release`)
   const plain = await cluster.core.createNamespacedPod({ namespace: apps, body: appPod('after', { generateName: true }) })
   t.notOk(isInjected(plain), 'no webhook left: pods are created as written')
-  // The one thing Helm never owned: the CA Secret the injector created at run time (docs/install.md).
-  const secrets = (await cluster.core.listNamespacedSecret({ namespace })).items.map(s => s.metadata?.name)
-  t.same(secrets, ['sidecar-injector-ca'], 'left in the namespace: only the injector\'s own CA Secret, which uninstall does not know of')
+  // What Helm never owned: the CA Secrets the injectors created at run time (docs/install.md).
+  const secrets = (await cluster.core.listNamespacedSecret({ namespace })).items.map(s => s.metadata?.name).sort()
+  t.same(secrets, ['sidecar-injector-ca', 'sidecar-injector-canary-ca'], 'left in the namespace: only each injector\'s own CA Secret, which uninstall does not know of')
   await serve.stop()
 })
 
