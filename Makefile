@@ -78,6 +78,9 @@ snap: node_modules ## Regenerate tap snapshots
 control-plane: system-deps-e2e ## Build kube-apiserver, etcd and kubectl for e2e into ~/.cache (once; KUBEBUILDER_ASSETS skips it)
 	scripts/build-control-plane.sh >/dev/null
 
+kubectl-judge: node_modules system-deps-e2e control-plane ## The real kubectl decodes every input and output of inject (test/yaml/kubectl-judge.test.ts)
+	KUBECTL_JUDGE=required npx tap test/yaml/kubectl-judge.test.ts
+
 e2e-build: build
 	npm run build:e2e
 
