@@ -7,8 +7,9 @@ import { describeError } from './cli/errors.js'
 import type { CliCommand, CliIo } from './cli/io.js'
 import { UsageError } from './cli/io.js'
 
-// V8's code cache for every module loaded from here on (serve: fastify, pino, prom-client, yaml):
-// less compiling at each start (BENCHMARKS.md, start-up levers). In the directory NODE_COMPILE_CACHE
+// V8's code cache for every module loaded from here on (serve: fastify, pino, prom-client; inject:
+// the command modules and yaml): less compiling at each start, measured by `make bench`
+// (BENCHMARKS.md, start-up levers; docs/cli.md, "YAML fidelity"). In the directory NODE_COMPILE_CACHE
 // names (the image bakes one at build time), else in the OS temp directory; never fatal.
 // https://nodejs.org/api/module.html#moduleenablecompilecachecachedir
 enableCompileCache()
