@@ -12,7 +12,8 @@ export const labels = {
   app: 'app',
   appVersion: 'app.kubernetes.io/version',
   version: 'version',
-  podTemplateHash: 'pod-template-hash'
+  podTemplateHash: 'pod-template-hash',
+  rolloutsPodTemplateHash: 'rollouts-pod-template-hash'
 } as const
 
 export const annotations = {

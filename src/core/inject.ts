@@ -38,7 +38,7 @@ export function inject (pod: Pod, request: RequestInfo, config: InjectorConfig, 
   // A user-chosen proxy uid must also be the uid the capture rules let through (Istio does the same).
   const captureUID = userRunAsUser !== undefined && userRunAsUser !== 0 ? userRunAsUser : config.proxyUID
   const namespace = podNamespace(pod, request)
-  const workload = findWorkload(pod, namespace)
+  const workload = findWorkload(pod, namespace, request.workload)
   const appPod: Pod = { ...base, spec: { ...base.spec, containers: user.containers, initContainers: user.initContainers } }
   let proxy = buildProxyContainer({ settings, config, pod: appPod, workload })
   let init = settings.interceptionMode === 'NONE' ? undefined : buildInitContainer(settings, config, captureUID)

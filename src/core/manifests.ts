@@ -12,6 +12,7 @@ import { excludedInboundPorts } from './sidecar.js'
 import type { ClusterFacts, InjectorConfig, InjectResult, Pod, ResourceList } from './types.js'
 import { readStatus, uninject } from './uninject.js'
 import { matchWebhook } from './webhook-selectors.js'
+import type { WorkloadRef } from './workload.js'
 
 export interface Source {
   /** The file name (or "<stdin>"), used in every message. */
@@ -146,7 +147,7 @@ function transformObject (doc: Obj, where: string, operation: Operation, options
     if (readStatus(pod) === undefined) return doc
     return setPath(doc, path, templateOf(uninject(pod).pod, kind, template))
   }
-  const outcome = injectOffline(pod, options)
+  const outcome = injectOffline(pod, options, declaredWorkload(doc, kind))
   for (const w of outcome.warnings) notes.push(`${label} (${where}): warning: ${w}`)
   switch (outcome.outcome) {
     case 'skipped':
@@ -163,12 +164,19 @@ function transformObject (doc: Obj, where: string, operation: Operation, options
 export type OfflineResult = InjectResult | { outcome: 'skipped', decision: { inject: false, reason: 'not-selected', message: string }, warnings: string[] }
 
 /** inject(), preceded by the webhook's selectors when the namespace's labels are known. */
-export function injectOffline (pod: Pod, options: ManifestOptions): OfflineResult {
+export function injectOffline (pod: Pod, options: ManifestOptions, workload?: WorkloadRef): OfflineResult {
   if (options.namespaceLabels !== undefined) {
     const match = matchWebhook(podNamespace(pod, {}), options.namespaceLabels, pod.metadata?.labels ?? {}, options.config.revision)
     if (match.entry === undefined) return { outcome: 'skipped', decision: { inject: false, reason: 'not-selected', message: match.message }, warnings: [] }
   }
-  return inject(pod, {}, options.config, options.facts)
+  return inject(pod, workload === undefined ? {} : { workload }, options.config, options.facts)
+}
+
+/** The workload a manifest declares (a pod is its own, found from its metadata as the webhook does). */
+function declaredWorkload (doc: Obj, kind: string): WorkloadRef | undefined {
+  if (kind === 'Pod') return undefined
+  const meta = isObj(doc.metadata) ? doc.metadata : {}
+  return { kind, apiVersion: typeof doc.apiVersion === 'string' ? doc.apiVersion : '', name: typeof meta.name === 'string' ? meta.name : '' }
 }
 
 /** The pod the API server would build from the workload's template, named after the workload. */
@@ -236,15 +244,15 @@ export function explainManifests (sources: readonly Source[], options: ManifestO
     const path = templatePaths[kind]
     const template = path === undefined ? undefined : getPath(doc, path)
     if (!isObj(template)) return
-    blocks.push(explainPod(podOf(doc, kind, template, options), `${describe(doc, kind, options)} (${where})`, options))
+    blocks.push(explainPod(podOf(doc, kind, template, options), `${describe(doc, kind, options)} (${where})`, options, declaredWorkload(doc, kind)))
   }
   for (const { doc, where } of docs) visit(doc, where)
   return { output: blocks.join('\n'), errors }
 }
 
-export function explainPod (pod: Pod, label: string, options: ManifestOptions): string {
+export function explainPod (pod: Pod, label: string, options: ManifestOptions, workload?: WorkloadRef): string {
   const lines = [label]
-  const result = injectOffline(pod, options)
+  const result = injectOffline(pod, options, workload)
   const selectors = options.namespaceLabels === undefined
     ? 'not evaluated: an enabled namespace is assumed (give --namespace-labels to evaluate the webhook selectors)'
     : matchWebhook(podNamespace(pod, {}), options.namespaceLabels, pod.metadata?.labels ?? {}, options.config.revision).message

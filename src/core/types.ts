@@ -87,6 +87,11 @@ export interface InjectorConfig {
 export interface RequestInfo {
   /** request.namespace: used when the pod has no metadata.namespace (controllers send none). */
   namespace?: string
+  /**
+   * Offline only: the workload whose pod template this is (a Deployment, a CronJob, …), which names
+   * the pod's workload and owner; the webhook reads them from the pod's owner references instead.
+   */
+  workload?: { kind: string, apiVersion: string, name: string }
 }
 
 /** Facts about the cluster the core cannot see, supplied by the adapters. */
