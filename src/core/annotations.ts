@@ -51,6 +51,7 @@ export const annotations = {
   capNetBindService: 'sidecar.istio.io/capNetBindService',
   rewriteAppHTTPProbers: 'sidecar.istio.io/rewriteAppHTTPProbers',
   proxyConfig: 'proxy.istio.io/config',
+  templates: 'inject.istio.io/templates',
   mergeMetrics: 'prometheus.istio.io/merge-metrics',
   prometheusScrape: 'prometheus.io/scrape',
   prometheusPort: 'prometheus.io/port',

@@ -203,7 +203,12 @@ function templateOf (pod: Pod, kind: string, template: Obj): Obj {
   }
   const { name: _name, namespace: _namespace, ...meta } = pod.metadata ?? {}
   const original = isObj(template.metadata) ? template.metadata : {}
-  const metadata = { ...meta, ...('name' in original ? { name: original.name } : {}) }
+  // A name or namespace the template itself declares stays (Istio's own samples set a namespace there).
+  const metadata = {
+    ...meta,
+    ...('name' in original ? { name: original.name } : {}),
+    ...('namespace' in original ? { namespace: original.namespace } : {})
+  }
   const { metadata: _old, ...rest } = template
   // An empty template metadata means what none means; leaving it out keeps uninject(inject(x)) == x.
   return Object.keys(metadata).length === 0

@@ -39,7 +39,9 @@ export function buildCaptureArgs (settings: SidecarSettings, config: InjectorCon
   if (c.excludeOutboundPorts !== '') args.push('-o', c.excludeOutboundPorts)
   if (c.virtualInterfaces !== '') args.push('-k', c.virtualInterfaces)
   if (c.excludeInterfaces !== '') args.push('-c', c.excludeInterfaces)
-  if (config.proxyGID !== proxyUID) args.push('-g', String(config.proxyGID))
+  // Only a configured gid differs from the uid; a user's proxy runAsUser/runAsGroup do not add -g,
+  // which istio-iptables then defaults to the -u uid, as with Istio's own injection.
+  if (config.proxyGID !== config.proxyUID) args.push('-g', String(config.proxyGID))
   args.push(`--log_output_level=${settings.agentLogLevel}`)
   return args
 }

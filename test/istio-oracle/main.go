@@ -332,10 +332,6 @@ func goldens(args []string) error {
 		if err != nil {
 			return err
 		}
-		want, err := os.ReadFile(filepath.Join(dataDir, c.want))
-		if err != nil {
-			return err
-		}
 		var got bytes.Buffer
 		_, err = s.kubeInject("", bytes.NewReader(in), &got)
 		if c.expectedError != "" {
@@ -352,6 +348,10 @@ func goldens(args []string) error {
 			failed++
 			fmt.Printf("FAIL  %s: %v\n", c.want, err)
 			continue
+		}
+		want, err := os.ReadFile(filepath.Join(dataDir, c.want))
+		if err != nil {
+			return err
 		}
 		switch {
 		case bytes.Equal(got.Bytes(), want):

@@ -45,7 +45,7 @@ export function quantityValue (q: unknown): unknown {
 function parseJsonText (text: string): unknown {
   if (!/^\s*[[{]/.test(text)) return text
   try {
-    return JSON.parse(text)
+    return normalise(JSON.parse(text), 'json') ?? {}
   } catch {
     return text
   }
@@ -53,17 +53,22 @@ function parseJsonText (text: string): unknown {
 
 const probeKeys = new Set(['readinessProbe', 'livenessProbe', 'startupProbe'])
 
-/** Drops nulls and empty maps/lists (an emptyDir stays: `{}` is its meaning), recursively. */
+/**
+ * Drops nulls, empty strings and empty maps/lists (an emptyDir stays: `{}` is its meaning), recursively,
+ * as Go's omitempty does; label and annotation values are kept as they are.
+ */
 export function normalise (value: unknown, key = ''): unknown {
+  if (value === '' && key !== 'map') return undefined
   if (Array.isArray(value)) {
-    const items = value.map(v => normalise(v)).filter(v => v !== undefined)
+    // List items keep their empty strings (`-x ""` is an argument).
+    const items = value.map(v => v === '' ? v : normalise(v)).filter(v => v !== undefined)
     return items.length === 0 ? undefined : items
   }
   if (isObj(value)) {
     const out: Obj = {}
     for (const [k, v] of Object.entries(value)) {
       if (k === 'creationTimestamp') continue
-      let n = normalise(v, k)
+      let n = normalise(v, key === 'labels' || key === 'annotations' ? 'map' : k)
       if ((k === 'requests' || k === 'limits') && isObj(n)) n = Object.fromEntries(Object.entries(n).map(([r, q]) => [r, quantityValue(q)]))
       if (k === 'divisor') n = quantityValue(n)
       // Defaults the API server fills in, which Go's omitempty and our objects write differently:
@@ -71,6 +76,7 @@ export function normalise (value: unknown, key = ''): unknown {
       if (probeKeys.has(key) && n === 0) continue
       if (key === 'fieldRef' && k === 'apiVersion' && n === 'v1') continue
       if (key === 'httpGet' && k === 'scheme' && n === 'HTTP') continue
+      if (k === 'readOnly' && n === false) continue
       if (n !== undefined) out[k] = n
     }
     if (Object.keys(out).length === 0) return key === 'emptyDir' ? {} : undefined
@@ -146,9 +152,9 @@ function compareMap (property: 'labels' | 'annotations', ours: unknown, istio: u
     let x = typeof a[key] === 'string' ? parseJsonText(a[key]) : a[key]
     const y = typeof b[key] === 'string' ? parseJsonText(b[key]) : b[key]
     // Our status annotation carries one key Istio's has not: `restore`, what uninject needs.
-    if (key === 'sidecar.istio.io/status' && isObj(x) && 'restore' in x) {
+    if (key === 'sidecar.istio.io/status' && isObj(x) && typeof a[key] === 'string' && /"restore":/.test(a[key])) {
       const { restore, ...rest } = x
-      out.push({ property, detail: `${key} restore`, ours: restore, istio: undefined })
+      out.push({ property, detail: `${key} restore`, ours: restore ?? {}, istio: undefined })
       x = rest
     }
     if (!isDeepStrictEqual(x, y)) out.push({ property, detail: key, ours: x, istio: y })

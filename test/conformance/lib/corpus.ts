@@ -38,9 +38,9 @@ export function templateOf (doc: Obj, kind: string): Obj | undefined {
 function yamlFiles (dir: string): string[] {
   return readdirSync(dir).sort().flatMap(entry => {
     const path = join(dir, entry)
-    // injected/ directories hold our own outputs (made with our default images), not inputs.
+    // injected/ directories and *.injected.* files hold our own outputs (made with our default images), not inputs.
     if (statSync(path).isDirectory()) return entry === 'injected' ? [] : yamlFiles(path)
-    return /\.(ya?ml|json)$/.test(entry) ? [path] : []
+    return /\.(ya?ml|json)$/.test(entry) && !entry.includes('.injected.') ? [path] : []
   })
 }
 

@@ -13,7 +13,7 @@ export interface CaseResult {
 const percent = (n: number, total: number): string => total === 0 ? '-' : `${n}/${total} (${Math.floor((100 * n) / total)}%)`
 
 /** A Markdown table: for each property, the pod templates (× classic and native) on which both injectors agree. */
-export function agreementTable (results: readonly CaseResult[]): string {
+export function agreementTable (results: readonly CaseResult[], accepted: (r: CaseResult, d: Difference) => boolean): string {
   const paths: Path[] = ['offline', 'webhook']
   const cell = (path: Path, agrees: (r: CaseResult) => boolean): string => {
     const rows = results.filter(r => r.path === path)
@@ -22,7 +22,8 @@ export function agreementTable (results: readonly CaseResult[]): string {
   const lines = [
     '| property | offline (kube-inject) | webhook |',
     '|---|---|---|',
-    `| **fully equal** | ${paths.map(p => cell(p, r => r.differences.length === 0)).join(' | ')} |`
+    `| **fully equal** | ${paths.map(p => cell(p, r => r.differences.length === 0)).join(' | ')} |`,
+    `| **equal but for accepted differences** | ${paths.map(p => cell(p, r => r.differences.every(d => accepted(r, d)))).join(' | ')} |`
   ]
   for (const property of properties) {
     lines.push(`| ${property} | ${paths.map(p => cell(p, r => !r.differences.some(d => d.property === property))).join(' | ')} |`)
