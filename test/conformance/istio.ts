@@ -4,7 +4,9 @@
 // creates), classic and native. Each pod template is compared property by property; a difference
 // fails unless test/istio-oracle/allow-list.yaml lists it with its reason. Prints the agreement table.
 // CONFORMANCE_WRITE_DOC=1 also rewrites the generated part of docs/istio-compatibility.md.
-import { readFileSync, writeFileSync } from 'node:fs'
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { isDeepStrictEqual } from 'node:util'
+import type { V1Container } from '@kubernetes/client-node'
 import { join } from 'node:path'
 import jsonPatch from 'fast-json-patch'
 import type { Operation } from 'fast-json-patch'
@@ -13,6 +15,7 @@ import { parseAllDocuments, stringify } from 'yaml'
 import { reviewAdmission } from '../../src/admission/review.js'
 import type { AdmissionReviewRequest } from '../../src/admission/types.js'
 import { validateConfig } from '../../src/core/config.js'
+import { inject } from '../../src/core/inject.js'
 import { transformManifests } from '../../src/core/manifests.js'
 import type { InjectorConfig, Pod } from '../../src/core/types.js'
 import { findAllowance, keyOf, loadAllowList } from './lib/allow-list.js'
@@ -134,6 +137,39 @@ for (const mode of ['classic', 'native'] as const) {
     oracle.stop()
   }
 }
+
+// Pods istiod injected (its golden outputs): injecting them again changes nothing the second time, and
+// the first time keeps their app probers and the user's proxy overrides.
+t.test("re-injection of istiod's injected pods", async t => {
+  const dir = join(moduleDir, 'pkg/kube/inject/testdata/inject')
+  const files = readdirSync(dir).filter(f => f.endsWith('.injected')).map(f => join(dir, f))
+  const pods = workloadsIn(dir, dir, files).map(w => {
+    const template = templateOf(w.doc, w.kind) ?? {}
+    return { name: w.name, pod: (w.kind === 'Pod' ? w.doc : { metadata: template.metadata, spec: template.spec }) as Pod }
+  })
+  let stable = 0
+  let injected = 0
+  for (const mode of ['classic', 'native'] as const) {
+    const config = istioDefaults(mode)
+    for (const { name, pod } of pods) {
+      const once = inject(pod, {}, config)
+      if (once.outcome !== 'injected') continue
+      injected++
+      const twice = inject(once.pod, {}, config)
+      const proxy = (p: Pod): V1Container | undefined => [...(p.spec?.containers ?? []), ...(p.spec?.initContainers ?? [])].find(c => c.name === 'istio-proxy')
+      const probers = (p: Pod): string | undefined => proxy(p)?.env?.find(e => e.name === 'ISTIO_KUBE_APP_PROBERS')?.value
+      const same = twice.outcome === 'injected' && isDeepStrictEqual(twice.pod, once.pod)
+      if (same) stable++
+      t.ok(same, `${mode} ${name}: inject(inject(x)) == inject(x)`)
+      if (probers(pod) !== undefined) t.ok(probers(once.pod) !== undefined, `${mode} ${name}: the app probers are kept`)
+      // The uid a user chose in their own istio-proxy, which istiod keeps only in proxy.istio.io/overrides.
+      const overrides = JSON.parse(pod.metadata?.annotations?.['proxy.istio.io/overrides'] ?? '{}') as { containers?: V1Container[], initContainers?: V1Container[] }
+      const uid = [...(overrides.containers ?? []), ...(overrides.initContainers ?? [])].find(c => c.name === 'istio-proxy')?.securityContext?.runAsUser
+      if (uid !== undefined) t.equal(proxy(once.pod)?.securityContext?.runAsUser, uid, `${mode} ${name}: the proxy uid is kept`)
+    }
+  }
+  console.log(`re-injection of istiod's injected pods: ${stable}/${injected} unchanged by a second injection (${2 * pods.length - injected} of ${2 * pods.length} not injected: refused or skipped)`)
+})
 
 t.test('every allow-list entry still explains a difference', async t => {
   t.same(allowList.filter(a => !used.has(a)).map(a => a.difference), [])
