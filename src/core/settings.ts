@@ -26,6 +26,8 @@ export interface SidecarSettings {
   nativeSource: NativeSource
   hold: boolean
   interceptionMode: InterceptionMode
+  /** The ProxyConfig's interception mode (config, or proxy.istio.io/config): the sidecar.istio.io/interceptionMode annotation is not part of it. */
+  proxyConfigInterceptionMode: string
   proxyImage: string
   initImage: string
   resources: Resources
@@ -65,6 +67,7 @@ export function resolveSettings (pod: Pod, config: InjectorConfig, facts: Cluste
     // Istio ORs the sources: a per-pod "false" does not undo a "true" in the config (docs/istio-compatibility.md).
     hold: config.holdApplicationUntilProxyStarts || proxyConfig.holdApplicationUntilProxyStarts === true,
     interceptionMode,
+    proxyConfigInterceptionMode: proxyConfig.interceptionMode ?? config.capture.interceptionMode,
     proxyImage: image.proxy,
     // An explicit proxy image replaces the init image too: Istio's proxyImage annotation does the same.
     initImage: image.overridden ? image.proxy : config.images.init,

@@ -148,7 +148,7 @@ function proxyEnv ({ settings, config, pod, workload }: ProxyInputs): V1EnvVar[]
 function proxyConfigOf (settings: SidecarSettings): Record<string, unknown> {
   const out: Record<string, unknown> = {}
   if (settings.hold) out.holdApplicationUntilProxyStarts = true
-  if (settings.interceptionMode !== 'REDIRECT') out.interceptionMode = settings.interceptionMode
+  if (settings.proxyConfigInterceptionMode !== 'REDIRECT') out.interceptionMode = settings.proxyConfigInterceptionMode
   if (Object.keys(settings.proxyMetadata).length > 0) out.proxyMetadata = settings.proxyMetadata
   return out
 }
