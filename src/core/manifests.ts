@@ -42,7 +42,7 @@ type Obj = Record<string, unknown>
 type Operation = 'inject' | 'uninject'
 
 /** Where each kind keeps its pod template. */
-const templatePaths: Record<string, string[]> = {
+export const templatePaths: Record<string, string[]> = {
   Pod: [],
   Deployment: ['spec', 'template'],
   StatefulSet: ['spec', 'template'],

@@ -4,23 +4,14 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { parseAllDocuments } from 'yaml'
+import { templatePaths as manifestTemplatePaths } from '../../../src/core/manifests.js'
 import type { Pod } from '../../../src/core/types.js'
 
 type Obj = Record<string, unknown>
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v)
 
-/** Where each kind keeps its pod template (Argo Rollouts' Rollout included: Istio names its pods). */
-export const templatePaths: Record<string, string[]> = {
-  Pod: [],
-  Deployment: ['spec', 'template'],
-  StatefulSet: ['spec', 'template'],
-  DaemonSet: ['spec', 'template'],
-  ReplicaSet: ['spec', 'template'],
-  ReplicationController: ['spec', 'template'],
-  Job: ['spec', 'template'],
-  CronJob: ['spec', 'jobTemplate', 'spec', 'template'],
-  Rollout: ['spec', 'template']
-}
+/** Where each kind keeps its pod template: ours, and Argo Rollouts' Rollout (Istio names its pods, neither injects it offline). */
+export const templatePaths: Record<string, string[]> = { ...manifestTemplatePaths, Rollout: ['spec', 'template'] }
 
 export interface Workload {
   /** `<source> <kind>/<name>`: what the allow-list's `workload` globs match. */
