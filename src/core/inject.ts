@@ -2,7 +2,10 @@
 // previous injection, builds the sidecar from the pod's effective settings and returns a new pod;
 // the input is never mutated (unchanged subtrees are shared, so the patch can skip them cheaply).
 import type { V1Container, V1EnvVar, V1Volume } from '@kubernetes/client-node'
+import { isRecord } from '../shared/records.js'
 import { annotations, labels } from './annotations.js'
+import { checkInitCapture } from './capture-check.js'
+import { revisionName } from './config.js'
 import { decide, podNamespace } from './policy.js'
 import { rewriteProbes, serialiseProbers } from './probes.js'
 import type { AppProbers } from './probes.js'
@@ -42,6 +45,7 @@ export function inject (pod: Pod, request: RequestInfo, config: InjectorConfig, 
   const appPod: Pod = { ...base, spec: { ...base.spec, containers: user.containers, initContainers: user.initContainers } }
   let proxy = buildProxyContainer({ settings, config, pod: appPod, workload })
   let init = settings.interceptionMode === 'NONE' ? undefined : buildInitContainer(settings, config, captureUID)
+  if (init !== undefined) problems.push(...checkInitCapture(init, base.metadata?.annotations ?? {}))
   if (user.proxy !== undefined) proxy = mergeContainer(proxy, user.proxy)
   if (user.init !== undefined && init !== undefined) init = mergeContainer(init, user.init)
 
@@ -77,7 +81,7 @@ export function inject (pod: Pod, request: RequestInfo, config: InjectorConfig, 
     containers: settings.native ? null : [proxyName],
     volumes: volumes.injected,
     imagePullSecrets: null,
-    revision: config.revision === '' ? 'default' : config.revision,
+    revision: revisionName(config.revision),
     restore
   }
   podAnnotations[annotations.status] = JSON.stringify(status)
@@ -193,16 +197,12 @@ function mergeValue (base: unknown, over: unknown, key: string): unknown {
     }
     return out
   }
-  if (isPlainObject(base) && isPlainObject(over)) {
+  if (isRecord(base) && isRecord(over)) {
     const out: Record<string, unknown> = { ...base }
     for (const [k, v] of Object.entries(over)) out[k] = k in base ? mergeValue(base[k], v, k) : v
     return out
   }
   return over
-}
-
-function isPlainObject (value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
 function mergeProbers (previousJson: string, probers: AppProbers): string {
@@ -291,7 +291,7 @@ function injectAnnotations (
   current: Record<string, string>, containers: V1Container[], config: InjectorConfig, overridesJson: string
 ): Record<string, string> {
   const out: Record<string, string> = { ...current }
-  out[annotations.rev] = config.revision === '' ? 'default' : config.revision
+  out[annotations.rev] = revisionName(config.revision)
   const firstApp = containers.find(c => c.name !== proxyName)
   if (firstApp !== undefined) {
     out[annotations.defaultContainer] ??= firstApp.name

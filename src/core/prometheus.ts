@@ -2,7 +2,7 @@
 // with Envoy's on the status port, so the pod's scrape annotations are pointed at the agent and the
 // app's own scrape settings are handed to it in ISTIO_PROMETHEUS_ANNOTATIONS.
 import { annotations } from './annotations.js'
-import { parseGoBool } from './validate.js'
+import { parseGoBool } from '../capture/values.js'
 import type { AnnotationProblem, InjectorConfig } from './types.js'
 
 /** Ports Istio reserves; an app may not ask to be scraped on one of them. */

@@ -4,10 +4,11 @@
 // invalid become warnings.
 import { parse as parseYaml } from 'yaml'
 import type { V1Volume, V1VolumeMount } from '@kubernetes/client-node'
+import { isRecord } from '../shared/records.js'
 import { annotations } from './annotations.js'
+import { parseGoBool } from '../capture/values.js'
 import {
-  parseGoBool, validateBool, validateCidrList, validateInterfaceList, validatePort, validatePortList,
-  validateQuantity, validateUint32
+  validateBool, validateCidrList, validateInterfaceList, validatePort, validatePortList, validateQuantity, validateUint32
 } from './validate.js'
 import type { Check } from './validate.js'
 import type { AnnotationProblem, ClusterFacts, InjectorConfig, InterceptionMode, Pod, Resources } from './types.js'
@@ -115,10 +116,6 @@ const resourceAnnotations = [
   [annotations.proxyCPULimit, 'limits', 'cpu'],
   [annotations.proxyMemoryLimit, 'limits', 'memory']
 ] as const
-
-function isRecord (value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
 
 class AnnotationReader {
   readonly problems: AnnotationProblem[] = []

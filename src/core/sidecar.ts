@@ -1,6 +1,7 @@
 // The containers and volumes of the `istio` profile: what istiod's sidecar template renders
 // (docs/istio-compatibility.md), built as typed data rather than from a template language.
 import type { V1Container, V1EnvVar, V1ResourceRequirements, V1SecurityContext, V1Volume, V1VolumeMount } from '@kubernetes/client-node'
+import { formatCaptureArgs } from '../capture/args.js'
 import type { SidecarSettings } from './settings.js'
 import type { InjectorConfig, Pod, Resources } from './types.js'
 import type { Workload } from './workload.js'
@@ -21,26 +22,26 @@ export const volumeNames = {
   caCrl: 'istio-ca-crl'
 } as const
 
-/** The init container's capture flags, in istio-iptables' order (`-p -z -u -m -i -x -b -d [-q] [-o] [-k] [-c]`). */
+/** What the init container captures, for capture's own writer (src/capture/args.ts). */
 export function buildCaptureArgs (settings: SidecarSettings, config: InjectorConfig, proxyUID: number): string[] {
   const c = settings.capture
-  const args = [
-    '-p', String(config.ports.outbound),
-    '-z', String(config.ports.inbound),
-    '-u', String(proxyUID),
-    '-m', settings.interceptionMode,
-    '-i', c.includeOutboundIPRanges,
-    '-x', c.excludeOutboundIPRanges,
-    '-b', c.includeInboundPorts,
-    '-d', excludedInboundPorts(settings, config)
-  ]
-  if (c.includeOutboundPorts !== '') args.push('-q', c.includeOutboundPorts)
-  if (c.excludeOutboundPorts !== '') args.push('-o', c.excludeOutboundPorts)
-  if (c.virtualInterfaces !== '') args.push('-k', c.virtualInterfaces)
-  if (c.excludeInterfaces !== '') args.push('-c', c.excludeInterfaces)
-  if (config.proxyGID !== proxyUID) args.push('-g', String(config.proxyGID))
-  args.push(`--log_output_level=${settings.agentLogLevel}`)
-  return args
+  return formatCaptureArgs({
+    envoyPort: config.ports.outbound,
+    inboundCapturePort: config.ports.inbound,
+    inboundTunnelPort: config.ports.tunnel,
+    proxyUid: proxyUID,
+    proxyGid: config.proxyGID,
+    interceptionMode: 'REDIRECT',
+    outboundCidrs: c.includeOutboundIPRanges,
+    outboundExcludeCidrs: c.excludeOutboundIPRanges,
+    inboundPorts: c.includeInboundPorts,
+    inboundExcludePorts: excludedInboundPorts(settings, config),
+    outboundPorts: c.includeOutboundPorts,
+    outboundExcludePorts: c.excludeOutboundPorts,
+    virtualInterfaces: c.virtualInterfaces,
+    excludeInterfaces: c.excludeInterfaces,
+    logLevel: settings.agentLogLevel
+  })
 }
 
 /** `-d`: Prometheus and health ports, the pod's excludes, then the status port unless listed or 0. */

@@ -11,8 +11,8 @@ import type { ClusterFacts, InjectorConfig, Pod } from '../core/types.js'
 import { parseReview } from '../admission/parse.js'
 import { podToInject, reviewAdmission } from '../admission/review.js'
 import type { AdmissionRequest } from '../admission/types.js'
-import type { CertificateInfo, KeyPair } from './certificate.js'
-import { checkKeyPair } from './certificate.js'
+import type { CertificateInfo, KeyPair } from '../tls/key-pair.js'
+import { checkKeyPair } from '../tls/key-pair.js'
 import type { ErrorType, WebhookMetrics } from './metrics.js'
 
 /** Facts about the cluster for one pod (e.g. native sidecar support of its nodes); may be async. */
@@ -103,7 +103,7 @@ export function buildServer (options: BuildServerOptions): WebhookServer {
   if (options.tls?.ciphers !== undefined) tlsOptions.ciphers = options.tls.ciphers
   let current: CertificateInfo | undefined
   if (options.tls !== null) {
-    const checked = checkKeyPair(options.tls)
+    const checked = checkKeyPair(options.tls, new Date())
     if (!checked.ok) throw new Error(`cannot serve TLS: ${checked.problem}`)
     current = checked.info
     metrics.certificateExpiry.set(current.notAfter.getTime() / 1000)
@@ -208,7 +208,7 @@ export function buildServer (options: BuildServerOptions): WebhookServer {
 
   function setCertificate (pair: KeyPair): CertificateInfo {
     if (options.tls === null) throw new Error('the server was built without TLS')
-    const checked = checkKeyPair(pair)
+    const checked = checkKeyPair(pair, new Date())
     if (!checked.ok) {
       metrics.certificateReloads.inc({ result: 'failure' })
       throw new Error(`refused the new certificate: ${checked.problem}`)

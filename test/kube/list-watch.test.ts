@@ -1,7 +1,7 @@
 import t from 'tap'
 import { createKubeApi } from '../../src/kube/api.js'
 import { startListWatch } from '../../src/kube/list-watch.js'
-import { collections, eventually, startFakeApiServer } from './fake-api-server.js'
+import { collections, eventually, startFakeApiServer } from '../helpers/fake-api-server.js'
 
 const quiet = { warn: () => {}, debug: () => {} }
 

@@ -3,11 +3,11 @@ import { connect, createServer } from 'node:tls'
 import type { Server } from 'node:tls'
 import t from 'tap'
 import { createKubeApi } from '../../src/kube/api.js'
-import { createSelfManagedTls } from '../../src/kube/self-managed-tls.js'
-import type { SelfManagedTlsOptions } from '../../src/kube/self-managed-tls.js'
-import type { CertificatePair } from '../../src/tls/certificates.js'
+import { createSelfManagedTls } from '../../src/tls/self-managed.js'
+import type { SelfManagedTlsOptions } from '../../src/tls/self-managed.js'
+import type { KeyPair } from '../../src/tls/key-pair.js'
 import { createCertificateAuthority, readNotAfter, splitPemBundle } from '../../src/tls/certificates.js'
-import { collections, eventually, startFakeApiServer } from './fake-api-server.js'
+import { collections, eventually, startFakeApiServer } from '../helpers/fake-api-server.js'
 
 const suffix = 'sidecar-injector.istio.io'
 const quiet = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} }
@@ -102,7 +102,7 @@ t.test('the serving certificate is renewed before expiry without a restart, and 
   const server = createServer({ key: first.key, cert: first.cert })
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
   t.teardown(() => server.close())
-  const updates: CertificatePair[] = []
+  const updates: KeyPair[] = []
   const stop = tls.watch(pair => {
     updates.push(pair)
     server.setSecureContext({ key: pair.key, cert: pair.cert })
@@ -111,7 +111,7 @@ t.test('the serving certificate is renewed before expiry without a restart, and 
   const bundle = tls.bundle() ?? ''
   t.equal(await handshake(server, bundle), new X509Certificate(first.cert).serialNumber)
   await eventually(() => updates.length >= 1, 5000, 'a renewal')
-  const renewed = updates[0] as CertificatePair
+  const renewed = updates[0] as KeyPair
   t.ok(Date.now() < readNotAfter(first.cert).getTime(), 'renewed before the first one expired')
   t.not(renewed.cert, first.cert)
   t.equal(await handshake(server, bundle), new X509Certificate(renewed.cert).serialNumber, 'the same trusted CA, the new certificate')
@@ -151,7 +151,7 @@ t.test('an API error at renewal keeps the current certificate and retries', asyn
   const tls = make()
   await tls.load()
   fake.failNext('GET', '/api/v1/namespaces/mesh/secrets/sidecar-injector-ca', 500)
-  const updates: CertificatePair[] = []
+  const updates: KeyPair[] = []
   const stop = tls.watch(pair => { updates.push(pair) })
   t.teardown(stop)
   await eventually(() => updates.length >= 1, 6000, 'a renewal after the failure')
@@ -165,11 +165,11 @@ t.test('a CA change reaches the caBundle before a certificate from the new CA is
   const tls = make()
   await tls.load()
   const firstCa = tls.bundle() ?? ''
-  const served: Array<{ pair: CertificatePair, at: number, bundleInConfig: string | undefined }> = []
+  const served: Array<{ pair: KeyPair, at: number, bundleInConfig: string | undefined }> = []
   const stop = tls.watch(pair => { served.push({ pair, at: Date.now(), bundleInConfig: bundlesIn(fake.get(collections.webhooks, 'sidecar-injector'))[0] }) })
   t.teardown(stop)
   await eventually(() => served.length >= 1, 6000, 'the renewal that rotates the CA')
-  const { pair, at, bundleInConfig } = served[0] as { pair: CertificatePair, at: number, bundleInConfig: string }
+  const { pair, at, bundleInConfig } = served[0] as { pair: KeyPair, at: number, bundleInConfig: string }
   const [newCa, previous] = splitPemBundle(bundleInConfig)
   t.equal(previous, firstCa, 'the previous CA is still trusted')
   t.not(newCa, firstCa, 'the CA changed')
@@ -183,7 +183,7 @@ t.test('a certificate whose CA left the bundle (CA Secret re-created) is renewed
   fake.put(collections.webhooks, webhookConfig())
   const tls = make()
   const first = await tls.load()
-  const updates: CertificatePair[] = []
+  const updates: KeyPair[] = []
   const stop = tls.watch(pair => { updates.push(pair) })
   t.teardown(stop)
   await eventually(() => fake.openWatches() === 1)
@@ -196,7 +196,7 @@ t.test('a certificate whose CA left the bundle (CA Secret re-created) is renewed
   fake.put(collections.webhooks, webhookConfig(Buffer.from(fresh.cert).toString('base64')))
 
   await eventually(() => updates.length >= 1, 5000, 'the immediate renewal')
-  const renewed = new X509Certificate((updates[0] as CertificatePair).cert)
+  const renewed = new X509Certificate((updates[0] as KeyPair).cert)
   t.ok(renewed.verify(new X509Certificate(fresh.cert).publicKey), 'the new certificate comes from the new CA')
   t.notOk(new X509Certificate(first.cert).verify(new X509Certificate(fresh.cert).publicKey), 'the old one did not')
   t.equal(tls.bundle(), fresh.cert)

@@ -1,21 +1,21 @@
 // Self-managed TLS in-cluster: the serving certificate comes from a CA the injector keeps in a Secret
-// (src/kube/ca-secret.ts), is short-lived and renewed before expiry without a restart, and the CA
+// (src/tls/ca-secret.ts), is short-lived and renewed before expiry without a restart, and the CA
 // bundle is kept in our MutatingWebhookConfiguration: patched at start, after a CA change, and
 // whenever the configuration is edited or re-applied (a watch, not a poll — a GitOps sync or a
 // `kubectl replace` that wipes caBundle is repaired within a second). Every replica runs this; patches
 // are idempotent, so no leader election is needed.
 import { X509Certificate } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { KubeApi } from './api.js'
-import { webhookConfigurationsPath } from './api.js'
+import type { KubeApi } from '../kube/api.js'
+import { webhookConfigurationsPath } from '../kube/api.js'
+import type { ListWatch } from '../kube/list-watch.js'
+import { startListWatch } from '../kube/list-watch.js'
+import { webhookNameSuffix } from '../kube/names.js'
+import { needsCaBundle, patchCaBundle } from './ca-bundle.js'
 import type { CertificateAuthorityState } from './ca-secret.js'
 import { ensureCertificateAuthority } from './ca-secret.js'
-import type { ListWatch } from './list-watch.js'
-import { startListWatch } from './list-watch.js'
-import { webhookNameSuffix } from './names.js'
-import { needsCaBundle, patchCaBundle } from './webhook-ca-bundle.js'
-import type { CertificatePair } from '../tls/certificates.js'
-import { issueServingCertificate, readNotAfter, serviceDnsNames, splitPemBundle } from '../tls/certificates.js'
+import { issueServingCertificate, readNotAfter, serviceDnsNames, splitPemBundle } from './certificates.js'
+import type { KeyPair } from './key-pair.js'
 
 export interface KubeLogger {
   debug: (obj: object, msg: string) => void
@@ -67,10 +67,10 @@ export interface SelfManagedTlsOptions {
   now?: () => Date
 }
 
-/** Shaped like serve.ts's CertificateSource, plus what operators and tests look at. */
+/** A CertificateSource (./file-source.ts), plus what operators and tests look at. */
 export interface SelfManagedTls {
-  load: () => Promise<CertificatePair>
-  watch: (update: (pair: CertificatePair) => void) => () => void
+  load: () => Promise<KeyPair>
+  watch: (update: (pair: KeyPair) => void) => () => void
   /** The CA bundle this replica last published (undefined before load). */
   bundle: () => string | undefined
   /** When the served certificate is renewed next (undefined before watch). */
@@ -115,7 +115,7 @@ export function createSelfManagedTls (options: SelfManagedTlsOptions): SelfManag
     }
   }
 
-  async function issue (): Promise<CertificatePair> {
+  async function issue (): Promise<KeyPair> {
     const state = await refreshAuthority()
     // The bundle goes out first, so that the API server trusts a new CA before it sees a certificate from it.
     await publishBundle(state.bundle)
@@ -124,12 +124,12 @@ export function createSelfManagedTls (options: SelfManagedTlsOptions): SelfManag
     return pair
   }
 
-  function renewalTime (pair: CertificatePair): Date {
+  function renewalTime (pair: KeyPair): Date {
     // Renew with a third of the lifetime left: time for retries before anything expires.
     return new Date(readNotAfter(pair.cert).getTime() - settings.servingValidityMs / 3)
   }
 
-  function watch (update: (pair: CertificatePair) => void): () => void {
+  function watch (update: (pair: KeyPair) => void): () => void {
     let stopped = false
     let timer: NodeJS.Timeout | undefined
     let retryMs = settings.minRetryMs

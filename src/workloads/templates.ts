@@ -1,0 +1,138 @@
+// Workload documents and their pod templates: parsing the sources (multi-document YAML or JSON), where
+// each kind keeps its pod template, the pod the API server would build from it and the way back, and
+// inject() as the cluster would run it (the webhook's selectors first, when the namespace is known).
+import { parseAllDocuments } from 'yaml'
+import type { Document } from 'yaml'
+import { inject } from '../core/inject.js'
+import { podNamespace } from '../core/policy.js'
+import type { ClusterFacts, InjectorConfig, InjectResult, Pod } from '../core/types.js'
+import { matchWebhook } from '../core/webhook-selectors.js'
+import { isRecord } from '../shared/records.js'
+import type { JsonRecord } from '../shared/records.js'
+
+export interface Source {
+  /** The file name (or "<stdin>"), used in every message. */
+  name: string
+  text: string
+}
+
+export interface ManifestOptions {
+  config: InjectorConfig
+  facts: ClusterFacts
+  /** The namespace of documents that name none. */
+  namespace: string
+  /** Labels of the target namespace: when given, the webhook's selectors decide as in a cluster. */
+  namespaceLabels?: Record<string, string>
+  output: 'yaml' | 'json'
+}
+
+/** Where each kind keeps its pod template. */
+export const templatePaths: Record<string, string[]> = {
+  Pod: [],
+  Deployment: ['spec', 'template'],
+  StatefulSet: ['spec', 'template'],
+  DaemonSet: ['spec', 'template'],
+  ReplicaSet: ['spec', 'template'],
+  ReplicationController: ['spec', 'template'],
+  Job: ['spec', 'template'],
+  CronJob: ['spec', 'jobTemplate', 'spec', 'template']
+}
+
+interface Located {
+  where: string
+  doc: JsonRecord
+}
+
+/** A parsed document and its exact source text, from the end of the previous one (so leading comments come along). */
+type Parsed = Located & { raw: string }
+
+/** Parses every source into documents, or reports where it is not valid YAML or JSON. */
+export function parseSources (sources: readonly Source[]): { docs: Parsed[], errors: string[] } {
+  const docs: Parsed[] = []
+  const errors: string[] = []
+  for (const source of sources) {
+    const parsed = parseAllDocuments(source.text, { prettyErrors: true })
+    const list: Document[] = Array.isArray(parsed) ? parsed : [parsed]
+    list.forEach((document, i) => {
+      const raw = source.text.slice(i === 0 ? 0 : list[i - 1]?.range?.[2] ?? 0, document.range?.[2] ?? source.text.length)
+      const where = `${source.name}, document ${i + 1}`
+      const problem = document.errors[0]
+      if (problem !== undefined) {
+        const line = problem.linePos?.[0]
+        errors.push(`${source.name}${line !== undefined ? `:${line.line}:${line.col}` : ''}: not valid YAML or JSON: ${problem.message.split('\n')[0] ?? ''}`)
+        return
+      }
+      const value: unknown = document.toJS()
+      if (value === null || value === undefined) return
+      if (!isRecord(value)) {
+        errors.push(`${where}: expected a Kubernetes object (a mapping), got ${Array.isArray(value) ? 'a list' : typeof value}`)
+        return
+      }
+      docs.push({ where, doc: value, raw })
+    })
+  }
+  return { docs, errors }
+}
+
+export type OfflineResult = InjectResult | { outcome: 'skipped', decision: { inject: false, reason: 'not-selected', message: string }, warnings: string[] }
+
+/** inject(), preceded by the webhook's selectors when the namespace's labels are known. */
+export function injectOffline (pod: Pod, options: ManifestOptions, workloadKind: string): OfflineResult {
+  if (options.namespaceLabels !== undefined) {
+    const match = matchWebhook(podNamespace(pod, {}), options.namespaceLabels, pod.metadata?.labels ?? {}, options.config.revision)
+    if (match.entry === undefined) return { outcome: 'skipped', decision: { inject: false, reason: 'not-selected', message: match.message }, warnings: [] }
+  }
+  return inject(pod, { workloadKind }, options.config, options.facts)
+}
+
+/** The pod the API server would build from the workload's template, named after the workload. */
+export function podOf (doc: JsonRecord, kind: string, template: JsonRecord, options: ManifestOptions): Pod {
+  const meta = isRecord(doc.metadata) ? doc.metadata : {}
+  const namespace = typeof meta.namespace === 'string' ? meta.namespace : options.namespace
+  if (kind === 'Pod') return { ...doc, metadata: { ...meta, namespace } } as Pod
+  const templateMeta = isRecord(template.metadata) ? template.metadata : {}
+  const name = typeof meta.name === 'string' ? meta.name : undefined
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { ...templateMeta, ...(name !== undefined ? { name } : {}), namespace },
+    spec: template.spec
+  } as Pod
+}
+
+/** Writes the pod's metadata and spec back into the template, leaving out the name and namespace podOf added. */
+export function templateOf (pod: Pod, kind: string, template: JsonRecord): JsonRecord {
+  if (kind === 'Pod') {
+    const original = isRecord(template.metadata) ? template.metadata : {}
+    const { namespace: _ns, ...meta } = pod.metadata ?? {}
+    return { ...pod, metadata: 'namespace' in original ? pod.metadata : meta }
+  }
+  const { name: _name, namespace: _namespace, ...meta } = pod.metadata ?? {}
+  const original = isRecord(template.metadata) ? template.metadata : {}
+  const metadata = { ...meta, ...('name' in original ? { name: original.name } : {}) }
+  const { metadata: _old, ...rest } = template
+  // An empty template metadata means what none means; leaving it out keeps uninject(inject(x)) == x.
+  return Object.keys(metadata).length === 0
+    ? { ...rest, spec: pod.spec }
+    : { metadata, ...rest, spec: pod.spec }
+}
+
+export function getPath (doc: JsonRecord, path: readonly string[]): unknown {
+  let at: unknown = doc
+  for (const key of path) at = isRecord(at) ? at[key] : undefined
+  return at
+}
+
+export function setPath (doc: JsonRecord, path: readonly string[], value: JsonRecord): JsonRecord {
+  if (path.length === 0) return value
+  const [head, ...rest] = path as [string, ...string[]]
+  const child = isRecord(doc[head]) ? doc[head] : {}
+  return { ...doc, [head]: setPath(child, rest, value) }
+}
+
+export function describeWorkload (doc: JsonRecord, kind: string, options: ManifestOptions): string {
+  const meta = isRecord(doc.metadata) ? doc.metadata : {}
+  const ns = typeof meta.namespace === 'string' ? meta.namespace : options.namespace
+  const name = typeof meta.name === 'string' ? meta.name : typeof meta.generateName === 'string' ? `${meta.generateName}*` : '(unnamed)'
+  return `${kind} ${ns}/${name}`
+}
