@@ -5,12 +5,11 @@ import type { V1Container, V1EnvVar, V1Volume } from '@kubernetes/client-node'
 import { isRecord } from '../shared/records.js'
 import { annotations, labels } from './annotations.js'
 import { checkInitCapture } from './capture-check.js'
-import { revisionName } from './config.js'
 import { decide, podNamespace } from './policy.js'
 import { rewriteProbes, serialiseProbers } from './probes.js'
 import type { AppProbers } from './probes.js'
 import { mergePrometheus } from './prometheus.js'
-import { resolveSettings } from './settings.js'
+import { resolveSettings, withCaptureUID } from './settings.js'
 import type { SidecarSettings } from './settings.js'
 import { buildInitContainer, buildProxyContainer, buildVolumes, initName, proxyName } from './sidecar.js'
 import type { AnnotationProblem, ClusterFacts, InjectorConfig, InjectResult, Pod, RequestInfo } from './types.js'
@@ -31,20 +30,17 @@ export function inject (pod: Pod, request: RequestInfo, config: InjectorConfig, 
   const base = previous.pod
   const resolved = resolveSettings(base, config, facts)
   const warnings = [...policy.warnings, ...resolved.warnings]
-  const { settings } = resolved
   const problems = [...resolved.problems]
   const restore: Restore = {}
 
   // Pods injected by Istio keep their user overrides only in proxy.istio.io/overrides.
   const user = takeUserOverrides(base, !previous.exact, problems, restore)
-  const userRunAsUser = user.proxy?.securityContext?.runAsUser
-  // A user-chosen proxy uid must also be the uid the capture rules let through (Istio does the same).
-  const captureUID = userRunAsUser !== undefined && userRunAsUser !== 0 ? userRunAsUser : config.proxyUID
+  const settings = withCaptureUID(resolved.settings, user.proxy?.securityContext?.runAsUser)
   const namespace = podNamespace(pod, request)
   const workload = findWorkload(pod, namespace)
   const appPod: Pod = { ...base, spec: { ...base.spec, containers: user.containers, initContainers: user.initContainers } }
-  let proxy = buildProxyContainer({ settings, config, pod: appPod, workload })
-  let init = settings.interceptionMode === 'NONE' ? undefined : buildInitContainer(settings, config, captureUID)
+  let proxy = buildProxyContainer({ settings, pod: appPod, workload })
+  let init = settings.interceptionMode === 'NONE' ? undefined : buildInitContainer(settings)
   if (init !== undefined) problems.push(...checkInitCapture(init, base.metadata?.annotations ?? {}))
   if (user.proxy !== undefined) proxy = mergeContainer(proxy, user.proxy)
   if (user.init !== undefined && init !== undefined) init = mergeContainer(init, user.init)
@@ -59,12 +55,12 @@ export function inject (pod: Pod, request: RequestInfo, config: InjectorConfig, 
     if (Object.keys(restore.probes).length === 0) delete restore.probes
   }
   const proberJson = mergeProbers(previous.carried.probers, probers)
-  const merged = mergePrometheus(base.metadata?.annotations ?? {}, settings.prometheusMerge, config)
+  const merged = mergePrometheus(base.metadata?.annotations ?? {}, settings)
   problems.push(...merged.problems)
   const scrapeJson = merged.scrapeJson !== '' ? merged.scrapeJson : previous.carried.scrape
   proxy = withEnv(proxy, [[proberEnv, proberJson], [scrapeEnv, scrapeJson]])
 
-  const volumes = assembleVolumes(base.spec?.volumes ?? [], buildVolumes(settings, config), warnings)
+  const volumes = assembleVolumes(base.spec?.volumes ?? [], buildVolumes(settings), warnings)
   checkUserMounts(settings, volumes, problems)
   if (problems.length > 0) {
     return { outcome: 'rejected', decision, problems, message: formatProblems(problems), warnings }
@@ -73,7 +69,7 @@ export function inject (pod: Pod, request: RequestInfo, config: InjectorConfig, 
   const layout = arrange(settings, containers, initContainers, proxy, init)
   if (!settings.native && runsToCompletion(pod, request)) warnings.push(classicSidecarInJobWarning)
   const podLabels = injectLabels(base, workload.name)
-  const podAnnotations = injectAnnotations(merged.annotations, layout.containers, config, user.overridesJson)
+  const podAnnotations = injectAnnotations(merged.annotations, layout.containers, settings, user.overridesJson)
   recordChanges(restore, 'labels', base.metadata?.labels ?? {}, podLabels)
   recordChanges(restore, 'annotations', base.metadata?.annotations ?? {}, podAnnotations)
   const status: InjectionStatus = {
@@ -81,7 +77,7 @@ export function inject (pod: Pod, request: RequestInfo, config: InjectorConfig, 
     containers: settings.native ? null : [proxyName],
     volumes: volumes.injected,
     imagePullSecrets: null,
-    revision: revisionName(config.revision),
+    revision: settings.revision,
     restore
   }
   podAnnotations[annotations.status] = JSON.stringify(status)
@@ -288,16 +284,16 @@ function injectLabels (pod: Pod, workloadName: string): Record<string, string> {
 }
 
 function injectAnnotations (
-  current: Record<string, string>, containers: V1Container[], config: InjectorConfig, overridesJson: string
+  current: Record<string, string>, containers: V1Container[], settings: SidecarSettings, overridesJson: string
 ): Record<string, string> {
   const out: Record<string, string> = { ...current }
-  out[annotations.rev] = revisionName(config.revision)
+  out[annotations.rev] = settings.revision
   const firstApp = containers.find(c => c.name !== proxyName)
   if (firstApp !== undefined) {
     out[annotations.defaultContainer] ??= firstApp.name
     out[annotations.defaultLogsContainer] ??= firstApp.name
   }
   if (overridesJson !== '') out[annotations.overrides] = overridesJson
-  Object.assign(out, config.injectedAnnotations)
+  Object.assign(out, settings.injectedAnnotations)
   return out
 }

@@ -124,6 +124,12 @@ export function createSelfManagedTls (options: SelfManagedTlsOptions): SelfManag
     return pair
   }
 
+  // renew() and reconcile() handle their own failures; this only keeps a bug from becoming an
+  // unhandled rejection, and says so in the log instead of swallowing it.
+  const unexpected = (what: string) => (err: unknown): void => {
+    logger.error({ err, reason: 'unexpected-error' }, `unexpected error in the self-managed TLS ${what}`)
+  }
+
   function renewalTime (pair: KeyPair): Date {
     // Renew with a third of the lifetime left: time for retries before anything expires.
     return new Date(readNotAfter(pair.cert).getTime() - settings.servingValidityMs / 3)
@@ -141,7 +147,7 @@ export function createSelfManagedTls (options: SelfManagedTlsOptions): SelfManag
       nextRenewal = at
       // setTimeout holds at most ~24.8 days; a longer wait just wakes up and schedules again.
       const delay = Math.min(Math.max(at.getTime() - now().getTime(), 0), 2 ** 31 - 1)
-      timer = setTimeout(() => { renew().catch(() => {}) }, delay)
+      timer = setTimeout(() => { renew().catch(unexpected('renewal')) }, delay)
     }
 
     async function renew (): Promise<void> {
@@ -213,7 +219,7 @@ export function createSelfManagedTls (options: SelfManagedTlsOptions): SelfManag
       if (stopped || authority === undefined) return
       if (needsCaBundle(config as never, authority.bundle, suffix)) {
         logger.info({ webhookConfiguration: options.webhookConfigName }, 'caBundle missing or different in the webhook configuration; repairing')
-        reconcile().catch(() => {})
+        reconcile().catch(unexpected('caBundle repair'))
       }
     }
     const listWatch: ListWatch = startListWatch({

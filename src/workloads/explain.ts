@@ -4,7 +4,7 @@ import { podNamespace } from '../core/policy.js'
 import { resolveSettings } from '../core/settings.js'
 import type { SidecarSettings } from '../core/settings.js'
 import { excludedInboundPorts } from '../core/sidecar.js'
-import type { InjectorConfig, Pod, ResourceList } from '../core/types.js'
+import type { Pod, ResourceList } from '../core/types.js'
 import { uninject } from '../core/uninject.js'
 import { matchWebhook } from '../core/webhook-selectors.js'
 import { isRecord } from '../shared/records.js'
@@ -64,7 +64,7 @@ export function explainPod (pod: Pod, workload: string, source: string, options:
     webhook,
     reinjection: result.decision.inject && result.decision.reinjection,
     warnings: result.warnings,
-    ...(result.outcome === 'skipped' ? {} : { settings: describeSettings(resolveSettings(uninject(pod).pod, options.config, options.facts).settings, options.config) })
+    ...(result.outcome === 'skipped' ? {} : { settings: describeSettings(resolveSettings(uninject(pod).pod, options.config, options.facts).settings) })
   }
   if (result.outcome === 'rejected') {
     return {
@@ -96,10 +96,10 @@ export function formatExplanation (e: Explanation): string {
   return `${lines.join('\n')}\n`
 }
 
-function describeSettings (s: SidecarSettings, config: InjectorConfig): string[] {
+function describeSettings (s: SidecarSettings): string[] {
   const nativeWhy: Record<SidecarSettings['nativeSource'], string> = {
     annotation: 'sidecar.istio.io/nativeSidecar',
-    config: `config nativeSidecars: ${config.nativeSidecars}`,
+    config: `config nativeSidecars: ${s.nativeSidecarsMode}`,
     detected: 'nativeSidecars: auto, the nodes support native sidecars',
     unknown: 'nativeSidecars: auto, node support unknown'
   }
@@ -112,9 +112,9 @@ function describeSettings (s: SidecarSettings, config: InjectorConfig): string[]
         `  capture:   outbound to ${c.includeOutboundIPRanges === '' ? '(none)' : c.includeOutboundIPRanges}` +
           `${c.excludeOutboundIPRanges !== '' ? ` except ${c.excludeOutboundIPRanges}` : ''}` +
           `${c.includeOutboundPorts !== '' ? `, and ports ${c.includeOutboundPorts}` : ''}` +
-          `${c.excludeOutboundPorts !== '' ? `, never ports ${c.excludeOutboundPorts}` : ''} → ${config.ports.outbound}`,
+          `${c.excludeOutboundPorts !== '' ? `, never ports ${c.excludeOutboundPorts}` : ''} → ${s.ports.outbound}`,
         `             inbound ports ${c.includeInboundPorts === '' ? '(none)' : c.includeInboundPorts}` +
-          `${c.includeInboundPorts === '*' ? ` except ${excludedInboundPorts(s, config)}` : ''} → ${config.ports.inbound}`,
+          `${c.includeInboundPorts === '*' ? ` except ${excludedInboundPorts(s)}` : ''} → ${s.ports.inbound}`,
         ...(c.virtualInterfaces !== '' ? [`             inbound on ${c.virtualInterfaces} treated as outbound`] : []),
         ...(c.excludeInterfaces !== '' ? [`             interfaces never captured: ${c.excludeInterfaces}`] : [])
       ]
@@ -123,7 +123,7 @@ function describeSettings (s: SidecarSettings, config: InjectorConfig): string[]
     `  images:    proxy ${s.proxyImage}; init ${s.initImage}`,
     `  resources: requests ${quantities(s.resources.requests)}; limits ${quantities(s.resources.limits)}`,
     ...capture,
-    `  probes:    ${s.rewriteProbes && s.statusPort !== 0 ? `app probes rewritten to the agent on ${s.statusPort}` : 'not rewritten'}; proxy readiness ${s.statusPort === 0 ? 'off' : `on ${config.ports.health}`}`,
-    `  metrics:   ${s.prometheusMerge ? `merged into the agent's on ${config.ports.agentStatus}` : 'not merged'}`
+    `  probes:    ${s.rewriteProbes && s.statusPort !== 0 ? `app probes rewritten to the agent on ${s.statusPort}` : 'not rewritten'}; proxy readiness ${s.statusPort === 0 ? 'off' : `on ${s.ports.health}`}`,
+    `  metrics:   ${s.prometheusMerge ? `merged into the agent's on ${s.ports.agentStatus}` : 'not merged'}`
   ]
 }
