@@ -2,6 +2,7 @@
 // with the in-cluster integrations when asked for), and drains gracefully on SIGTERM.
 import { parseArgs } from 'node:util'
 import { pino } from 'pino'
+import { Registry } from 'prom-client'
 import type { CliCommand, CliIo, StopSignal } from './io.js'
 import { describeError } from './errors.js'
 import { UsageError } from './io.js'
@@ -97,9 +98,12 @@ export const run: CliCommand = async (args: readonly string[], io: CliIo): Promi
   let running: RunningServer
   let kube: KubeIntegration | undefined
   try {
-    kube = settings.kube === undefined ? undefined : await startKubeIntegration(settings.kube, { logger })
+    // One registry for the webhook's metrics and the in-cluster integration's failure counts.
+    const registry = new Registry()
+    kube = settings.kube === undefined ? undefined : await startKubeIntegration(settings.kube, { logger, registry })
     running = await startServer(settings, {
       logger,
+      registry,
       ...(kube?.certificates === undefined ? {} : { certificates: kube.certificates }),
       ...(kube?.facts === undefined ? {} : { facts: kube.facts })
     })

@@ -96,9 +96,6 @@ export interface WebhookServer {
 export function buildServer (options: BuildServerOptions): WebhookServer {
   const timeouts = { ...defaultTimeouts, ...options.timeouts }
   const { metrics, logger } = options
-  const factsFor: FactsProvider = options.facts ?? (() => ({}))
-  const isReady = options.isReady ?? (() => true)
-
   const tlsOptions: TlsOptions = { minVersion: options.tls?.minVersion ?? 'TLSv1.2' }
   if (options.tls?.ciphers !== undefined) tlsOptions.ciphers = options.tls.ciphers
   let current: CertificateInfo | undefined
@@ -108,14 +105,47 @@ export function buildServer (options: BuildServerOptions): WebhookServer {
     current = checked.info
     metrics.certificateExpiry.set(current.notAfter.getTime() / 1000)
   }
+  const app = createApp(options, timeouts, tlsOptions)
+  const state = { draining: false }
+  installHooks(app, metrics, state)
+  routeAdmissions(app, options)
+  routeProbes(app, metrics, state, options.isReady ?? (() => true))
 
+  function setCertificate (pair: KeyPair): CertificateInfo {
+    if (options.tls === null) throw new Error('the server was built without TLS')
+    const checked = checkKeyPair(pair, new Date())
+    if (!checked.ok) {
+      metrics.certificateReloads.inc({ result: 'failure' })
+      throw new Error(`refused the new certificate: ${checked.problem}`)
+    }
+    // The full option set: setSecureContext rebuilds the context only from what it is given and
+    // would silently drop minVersion/ciphers (docs/operations.md, measured).
+    // https://nodejs.org/api/tls.html#serversetsecurecontextoptions
+    ;(app.server as unknown as TlsServer).setSecureContext({ ...tlsOptions, key: pair.key, cert: pair.cert })
+    current = checked.info
+    metrics.certificateExpiry.set(current.notAfter.getTime() / 1000)
+    metrics.certificateReloads.inc({ result: 'success' })
+    return current
+  }
+
+  async function shutdown (shutdownOptions: ShutdownOptions): Promise<void> {
+    if (state.draining) return
+    state.draining = true
+    metrics.draining.set(1)
+    await drainAndClose(app, logger, shutdownOptions)
+  }
+
+  return { app, setCertificate, certificate: () => current, isDraining: () => state.draining, shutdown }
+}
+
+function createApp (options: BuildServerOptions, timeouts: ServerTimeouts, tlsOptions: TlsOptions): FastifyInstance {
   const nodeServerOptions = {
     headersTimeout: timeouts.headersTimeoutMs,
     requestTimeout: timeouts.requestTimeoutMs,
     connectionsCheckingInterval: timeouts.connectionsCheckingIntervalMs
   }
   const app = Fastify({
-    loggerInstance: logger,
+    loggerInstance: options.logger,
     // One line per admission is written by the handler; fastify's two lines per request would add
     // noise (and the probes would flood the log).
     logController: new LogController({ disableRequestLogging: true }),
@@ -141,12 +171,14 @@ export function buildServer (options: BuildServerOptions): WebhookServer {
 
   // Only JSON is parsed: fastify's default text/plain parser would hand a string to the handler.
   app.removeContentTypeParser('text/plain')
+  return app
+}
 
-  let draining = false
+function installHooks (app: FastifyInstance, metrics: WebhookMetrics, state: { readonly draining: boolean }): void {
   app.addHook('onRequest', async (_request, reply) => {
     // While draining every answer closes its connection, so that the client reconnects, and reaches
     // a pod that is not going away (docs/operations.md).
-    if (draining) reply.header('connection', 'close')
+    if (state.draining) reply.header('connection', 'close')
   })
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
@@ -165,7 +197,11 @@ export function buildServer (options: BuildServerOptions): WebhookServer {
     metrics.requests.inc({ code: String(reply.statusCode) })
     if (reply.statusCode >= 400) metrics.errors.inc({ type: errorType(reply.statusCode) })
   })
+}
 
+function routeAdmissions (app: FastifyInstance, options: BuildServerOptions): void {
+  const { metrics } = options
+  const factsFor: FactsProvider = options.facts ?? (() => ({}))
   app.post('/inject', async (request, reply) => {
     const parsed = parseReview(request.body)
     if (!parsed.ok) {
@@ -193,11 +229,13 @@ export function buildServer (options: BuildServerOptions): WebhookServer {
     }, 'admission')
     return verdict.review
   })
+}
 
+function routeProbes (app: FastifyInstance, metrics: WebhookMetrics, state: { readonly draining: boolean }, isReady: () => boolean): void {
   const quiet = { logLevel: 'warn' as const }
   app.get('/healthz', quiet, async () => 'ok\n')
   app.get('/readyz', quiet, async (_request, reply) => {
-    if (draining) return await reply.code(503).send('not ready: shutting down\n')
+    if (state.draining) return await reply.code(503).send('not ready: shutting down\n')
     if (!isReady()) return await reply.code(503).send('not ready: not loaded yet\n')
     return 'ready\n'
   })
@@ -205,47 +243,26 @@ export function buildServer (options: BuildServerOptions): WebhookServer {
     const text = await metrics.registry.metrics()
     return await reply.type(metrics.registry.contentType).send(text)
   })
+}
 
-  function setCertificate (pair: KeyPair): CertificateInfo {
-    if (options.tls === null) throw new Error('the server was built without TLS')
-    const checked = checkKeyPair(pair, new Date())
-    if (!checked.ok) {
-      metrics.certificateReloads.inc({ result: 'failure' })
-      throw new Error(`refused the new certificate: ${checked.problem}`)
-    }
-    // The full option set: setSecureContext rebuilds the context only from what it is given and
-    // would silently drop minVersion/ciphers (docs/operations.md, measured).
-    // https://nodejs.org/api/tls.html#serversetsecurecontextoptions
-    ;(app.server as unknown as TlsServer).setSecureContext({ ...tlsOptions, key: pair.key, cert: pair.cert })
-    current = checked.info
-    metrics.certificateExpiry.set(current.notAfter.getTime() / 1000)
-    metrics.certificateReloads.inc({ result: 'success' })
-    return current
+/** Serve for drainMs with Connection: close (closing idle connections), then close once in-flight requests end. */
+async function drainAndClose (app: FastifyInstance, logger: FastifyBaseLogger, shutdownOptions: ShutdownOptions): Promise<void> {
+  const server = app.server as Server
+  logger.info({ drainMs: shutdownOptions.drainMs }, 'draining: readiness is false, answers close their connections')
+  const closeIdle = setInterval(() => { server.closeIdleConnections() }, shutdownOptions.closeIdleEveryMs ?? 1000)
+  await sleep(shutdownOptions.drainMs)
+  clearInterval(closeIdle)
+  const closeTimeoutMs = shutdownOptions.closeTimeoutMs ?? 10_000
+  const deadline = setTimeout(() => {
+    logger.warn({ closeTimeoutMs }, 'in-flight requests outlived the close deadline; destroying their connections')
+    server.closeAllConnections()
+  }, closeTimeoutMs)
+  try {
+    await app.close()
+  } finally {
+    clearTimeout(deadline)
   }
-
-  async function shutdown (shutdownOptions: ShutdownOptions): Promise<void> {
-    if (draining) return
-    draining = true
-    metrics.draining.set(1)
-    const server = app.server as Server
-    logger.info({ drainMs: shutdownOptions.drainMs }, 'draining: readiness is false, answers close their connections')
-    const closeIdle = setInterval(() => { server.closeIdleConnections() }, shutdownOptions.closeIdleEveryMs ?? 1000)
-    await sleep(shutdownOptions.drainMs)
-    clearInterval(closeIdle)
-    const closeTimeoutMs = shutdownOptions.closeTimeoutMs ?? 10_000
-    const deadline = setTimeout(() => {
-      logger.warn({ closeTimeoutMs }, 'in-flight requests outlived the close deadline; destroying their connections')
-      server.closeAllConnections()
-    }, closeTimeoutMs)
-    try {
-      await app.close()
-    } finally {
-      clearTimeout(deadline)
-    }
-    logger.info('closed')
-  }
-
-  return { app, setCertificate, certificate: () => current, isDraining: () => draining, shutdown }
+  logger.info('closed')
 }
 
 const fastifyReasons: Record<string, string> = {

@@ -5,6 +5,8 @@
 // (BENCHMARKS.md, finding 3), so it and the adapters that use it are imported when asked for.
 import { isIP } from 'node:net'
 import type { KubeConfig } from '@kubernetes/client-node'
+import { Counter } from 'prom-client'
+import type { Registry } from 'prom-client'
 import type { ClusterFacts, Pod } from '../core/types.js'
 import { lookupFlagOrEnv } from '../shared/flag-env.js'
 import { defaultCaSecretName, defaultNamespace, defaultServiceName, defaultWebhookConfigName } from './names.js'
@@ -102,6 +104,8 @@ export interface KubeIntegrationOptions {
   logger: KubeLogger & { child: (bindings: Record<string, unknown>) => KubeLogger }
   /** Defaults to KubeConfig.loadFromDefault(): KUBECONFIG, ~/.kube/config, then the pod's service account. */
   kubeConfig?: KubeConfig
+  /** Where sidecar_injector_kube_failures_total{component, reason} is registered; not counted without one. */
+  registry?: Registry
 }
 
 export async function startKubeIntegration (settings: KubeSettings, options: KubeIntegrationOptions): Promise<KubeIntegration> {
@@ -114,6 +118,15 @@ export async function startKubeIntegration (settings: KubeSettings, options: Kub
     kubeConfig.loadFromDefault()
   }
   const api = createKubeApi(kubeConfig)
+  const failures = options.registry === undefined
+    ? undefined
+    : new Counter({
+      name: 'sidecar_injector_kube_failures_total',
+      help: 'Failures of the self-managed TLS and of the Kubernetes watches, by component and reason (each is also logged)',
+      labelNames: ['component', 'reason'],
+      registers: [options.registry]
+    })
+  const count = (component: string) => (reason: string): void => { failures?.inc({ component, reason }) }
   let detector: NativeSidecarDetector | undefined
   const integration: KubeIntegration = { stop: () => { detector?.stop() } }
   if (settings.selfManagedTls) {
@@ -125,11 +138,12 @@ export async function startKubeIntegration (settings: KubeSettings, options: Kub
       caSecretName: settings.caSecretName,
       extraDnsNames: settings.extraSans.filter(san => isIP(san) === 0),
       extraIpAddresses: settings.extraSans.filter(san => isIP(san) !== 0),
-      logger: options.logger.child({ component: 'self-managed-tls' })
+      logger: options.logger.child({ component: 'self-managed-tls' }),
+      onFailure: count('self-managed-tls')
     })
   }
   if (settings.detectNativeSidecars) {
-    const started = startNativeSidecarDetector({ api, logger: options.logger.child({ component: 'native-sidecars' }) })
+    const started = startNativeSidecarDetector({ api, logger: options.logger.child({ component: 'native-sidecars' }), onFailure: count('native-sidecars') })
     detector = started
     integration.facts = pod => started.facts(pod)
   }

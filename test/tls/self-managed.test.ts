@@ -215,3 +215,57 @@ t.test('start-up retries the first certificate for a while, then gives up with t
   await t.rejects(makeDown().load(), 'an API server that stays down fails start-up')
   t.ok(Date.now() - began < 2000, `within the start-up timeout (${Date.now() - began} ms)`)
 })
+
+// The renewal machine's transitions, driven one at a time; each failure is counted with its reason.
+t.test('transitions: API server away at renewal → counted, retried, renewed; state back to scheduled', async t => {
+  const failures: string[] = []
+  const { fake, make } = await setup(t, { servingValidityMs: 3000, onFailure: reason => { failures.push(reason) } })
+  fake.put(collections.webhooks, webhookConfig())
+  const tls = make()
+  await tls.load()
+  t.equal(tls.state(), 'idle', 'idle before watch')
+  fake.failNext('GET', '/api/v1/namespaces/mesh/secrets/sidecar-injector-ca', 503)
+  const updates: KeyPair[] = []
+  const stop = tls.watch(pair => { updates.push(pair) })
+  t.teardown(stop)
+  t.equal(tls.state(), 'scheduled', 'scheduled once watching')
+  await eventually(() => updates.length >= 1, 6000, 'a renewal after the failure')
+  t.same(failures.filter(f => f === 'renewal-failed'), ['renewal-failed'], 'the failed renewal is counted once')
+  await eventually(() => tls.state() === 'scheduled', 2000, 'scheduled again')
+})
+
+t.test('transitions: caBundle drift → repaired; a patch the API server refuses is counted', async t => {
+  const failures: string[] = []
+  const { fake, make } = await setup(t, { onFailure: reason => { failures.push(reason) } })
+  fake.put(collections.webhooks, webhookConfig())
+  const tls = make()
+  await tls.load()
+  const stop = tls.watch(() => {})
+  t.teardown(stop)
+  await eventually(() => fake.openWatches() === 1)
+  fake.failNext('GET', '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/sidecar-injector', 500)
+  fake.put(collections.webhooks, webhookConfig(Buffer.from('drifted').toString('base64')))
+  await eventually(() => failures.includes('ca-bundle-patch-failed'), 3000, 'the refused repair to be counted')
+  // The next event repairs it.
+  fake.put(collections.webhooks, webhookConfig())
+  await eventually(() => bundlesIn(fake.get(collections.webhooks, 'sidecar-injector'))[0] === tls.bundle(), 3000, 'the repair')
+  t.pass('drift repaired after a failed attempt')
+})
+
+t.test('transitions: stop during a renewal (waiting for the CA to propagate) serves nothing more', async t => {
+  // The first renewal rotates the CA and then waits 5 s for propagation; stop comes during that wait.
+  const { fake, make } = await setup(t, { servingValidityMs: 3000, caValidityMs: 8000, caRenewBeforeMs: 6500, caPropagationDelayMs: 5000 })
+  fake.put(collections.webhooks, webhookConfig())
+  const tls = make()
+  await tls.load()
+  const updates: KeyPair[] = []
+  const stop = tls.watch(pair => { updates.push(pair) })
+  await eventually(() => tls.state() === 'propagating', 6000, 'the renewal to wait for propagation')
+  stop()
+  t.equal(tls.state(), 'stopped')
+  await new Promise(resolve => setTimeout(resolve, 300))
+  const requests = fake.requests.length
+  await new Promise(resolve => setTimeout(resolve, 500))
+  t.same(updates, [], 'the certificate issued before stop is not served')
+  t.equal(fake.requests.length, requests, 'no request after stop')
+})
