@@ -1,14 +1,14 @@
 // Workload documents and their pod templates: parsing the sources (multi-document YAML or JSON), where
 // each kind keeps its pod template, the pod the API server would build from it and the way back, and
 // inject() as the cluster would run it (the webhook's selectors first, when the namespace is known).
-import { parseAllDocuments } from 'yaml'
-import type { Document } from 'yaml'
 import { inject } from '../core/inject.js'
 import { podNamespace } from '../core/policy.js'
 import type { ClusterFacts, InjectorConfig, InjectResult, Pod } from '../core/types.js'
 import { matchWebhook } from '../core/webhook-selectors.js'
 import { isRecord } from '../shared/records.js'
 import type { JsonRecord } from '../shared/records.js'
+import { readDocuments } from '../yaml/read.js'
+import type { ReadDocument } from '../yaml/read.js'
 
 export interface Source {
   /** The file name (or "<stdin>"), used in every message. */
@@ -43,35 +43,34 @@ interface Located {
   doc: JsonRecord
 }
 
-/** A parsed document and its exact source text, from the end of the previous one (so leading comments come along). */
-type Parsed = Located & { raw: string }
-
-/** Parses every source into documents, or reports where it is not valid YAML or JSON. */
-export function parseSources (sources: readonly Source[]): { docs: Parsed[], errors: string[] } {
-  const docs: Parsed[] = []
+/** Parses every source into documents as kubectl reads them, or reports where it is not valid YAML or JSON. */
+export function parseSources (sources: readonly Source[]): { docs: Located[], errors: string[] } {
+  const docs: Located[] = []
   const errors: string[] = []
   for (const source of sources) {
-    const parsed = parseAllDocuments(source.text, { prettyErrors: true })
-    const list: Document[] = Array.isArray(parsed) ? parsed : [parsed]
-    list.forEach((document, i) => {
-      const raw = source.text.slice(i === 0 ? 0 : list[i - 1]?.range?.[2] ?? 0, document.range?.[2] ?? source.text.length)
-      const where = `${source.name}, document ${i + 1}`
-      const problem = document.errors[0]
-      if (problem !== undefined) {
-        const line = problem.linePos?.[0]
-        errors.push(`${source.name}${line !== undefined ? `:${line.line}:${line.col}` : ''}: not valid YAML or JSON: ${problem.message.split('\n')[0] ?? ''}`)
-        return
-      }
-      const value: unknown = document.toJS()
-      if (value === null || value === undefined) return
-      if (!isRecord(value)) {
-        errors.push(`${where}: expected a Kubernetes object (a mapping), got ${Array.isArray(value) ? 'a list' : typeof value}`)
-        return
-      }
-      docs.push({ where, doc: value, raw })
-    })
+    for (const read of readDocuments(source.text)) {
+      const doc = checkDocument(read, source.name, errors)
+      if (doc !== undefined) docs.push({ where: `${source.name}, document ${read.index}`, doc })
+    }
   }
   return { docs, errors }
+}
+
+/** The document's object, or undefined (an error is recorded, or the document is empty). */
+export function checkDocument (read: ReadDocument, name: string, errors: string[]): JsonRecord | undefined {
+  const where = `${name}, document ${read.index}`
+  if (read.error !== undefined) {
+    const { line, col, message } = read.error
+    errors.push(line !== undefined ? `${name}:${line}:${col ?? 1}: not valid YAML or JSON: ${message}` : `${where}: ${message}`)
+    return undefined
+  }
+  const value = read.value
+  if (value === null || value === undefined) return undefined
+  if (!isRecord(value)) {
+    errors.push(`${where}: expected a Kubernetes object (a mapping), got ${Array.isArray(value) ? 'a list' : typeof value}`)
+    return undefined
+  }
+  return value
 }
 
 export type OfflineResult = InjectResult | { outcome: 'skipped', decision: { inject: false, reason: 'not-selected', message: string }, warnings: string[] }

@@ -2,13 +2,17 @@
 // `List` objects, and the pod templates of every workload kind, through the same inject() the webhook
 // calls. Untouched documents are written back as they were read, comments and key order included.
 // Pure: the CLI adapter reads the files and prints.
-import { stringify } from 'yaml'
+import { isMap, isSeq } from 'yaml'
 import { initName, proxyName } from '../core/sidecar.js'
 import type { Pod } from '../core/types.js'
 import { readStatus, uninject } from '../core/uninject.js'
 import { isRecord } from '../shared/records.js'
 import type { JsonRecord } from '../shared/records.js'
-import { describeWorkload, getPath, injectOffline, parseSources, podOf, setPath, templateOf, templatePaths } from './templates.js'
+import { editDocument } from '../yaml/edit.js'
+import { renderDocument } from '../yaml/emit.js'
+import { readDocuments } from '../yaml/read.js'
+import type { ReadDocument } from '../yaml/read.js'
+import { checkDocument, describeWorkload, getPath, injectOffline, podOf, setPath, templateOf, templatePaths } from './templates.js'
 import type { ManifestOptions, Source } from './templates.js'
 
 export interface ManifestOutcome {
@@ -21,35 +25,51 @@ export interface ManifestOutcome {
 
 type Operation = 'inject' | 'uninject'
 
+/**
+ * One document at a time (a stream of any length holds one syntax tree), written as it is read:
+ * untouched documents byte for byte, injected ones edited in place (src/yaml/edit.ts).
+ */
 export function transformManifests (sources: readonly Source[], operation: Operation, options: ManifestOptions): ManifestOutcome {
-  const { docs, errors } = parseSources(sources)
   const notes: string[] = []
-  const results = docs.map(({ where, doc, raw }) => {
-    const out = transformSafely(doc, where, operation, options, notes, errors)
-    return { out, raw: out === doc ? raw : undefined }
-  })
-  if (errors.length > 0) return { output: '', notes, errors }
-  return { output: render(results, options.output), notes, errors }
-}
-
-function render (results: Array<{ out: JsonRecord, raw: string | undefined }>, format: 'yaml' | 'json'): string {
-  if (format === 'json') {
-    const items = results.map(r => r.out)
-    const value = items.length === 1 ? items[0] : { apiVersion: 'v1', kind: 'List', items }
-    return `${JSON.stringify(value, null, 2)}\n`
+  const errors: string[] = []
+  const chunks: string[] = []
+  const objects: JsonRecord[] = []
+  for (const source of sources) {
+    for (const read of readDocuments(source.text)) {
+      const doc = checkDocument(read, source.name, errors)
+      if (doc === undefined) continue
+      const out = transformSafely(doc, `${source.name}, document ${read.index}`, operation, options, notes, errors)
+      if (errors.length > 0) continue
+      if (options.output === 'json') objects.push(out)
+      else chunks.push(writeDocument(source.text, read, out, chunks.length === 0))
+    }
   }
-  return results.map(r => {
-    // An untouched document is written as it was read, byte for byte (JSON input is written as
-    // YAML); its own '---' marker is dropped, since the join writes one.
-    const text = r.raw !== undefined && !/^\s*[{[]/.test(stripComments(r.raw))
-      ? r.raw.replace(/^---[ \t]*\n/, '')
-      : stringify(r.out)
-    return text.endsWith('\n') ? text : `${text}\n`
-  }).join('---\n')
+  if (errors.length > 0) return { output: '', notes, errors }
+  if (options.output === 'json') {
+    const value = objects.length === 1 ? objects[0] : { apiVersion: 'v1', kind: 'List', items: objects }
+    return { output: `${JSON.stringify(value, null, 2)}\n`, notes, errors }
+  }
+  return { output: chunks.join(''), notes, errors }
 }
 
-function stripComments (text: string): string {
-  return text.replace(/^(\s*(#.*)?\n)*/, '')
+const startsWithMarker = /^(?:[ \t]*(?:#.*)?\r?\n)*---(?:[ \t\r\n]|$)/
+
+/**
+ * A document's output text: as read when untouched, edited in place when changed, written whole
+ * from its value when it cannot be edited in place (or was JSON: the output is YAML). A '---' goes
+ * before every document but the first, unless the document's own text starts with one.
+ */
+function writeDocument (text: string, read: ReadDocument, out: JsonRecord, first: boolean): string {
+  const root = read.document.contents
+  const json = root !== null && (isMap(root) || isSeq(root)) && root.flow === true
+  let body = out === read.value && !json ? read.raw : (json ? undefined : editDocument(text, read, out))
+  if (body === undefined) {
+    // The text before the document's content: '---', directives, comments.
+    const prefix = root === null || json ? '' : text.slice(read.rawStart, root.range[0])
+    body = prefix + renderDocument(out)
+  }
+  if (!first && !startsWithMarker.test(body)) body = `---\n${body}`
+  return /\n$/.test(body) ? body : `${body}\n`
 }
 
 // A document of a shape the core does not expect must cost its own error line, never the whole run
