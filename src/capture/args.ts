@@ -15,8 +15,8 @@ export interface InitCaptureArgs {
   readonly inboundTunnelPort: number
   /** -u: the proxy's uid, whose traffic is never captured. */
   readonly proxyUid: number
-  /** -g: the proxy's gid; written only when it differs from the uid (istio-iptables defaults it to -u). */
-  readonly proxyGid: number
+  /** -g: the proxy's gid; written only when given (istio-iptables defaults it to the -u uid). */
+  readonly proxyGid?: number
   readonly interceptionMode: 'REDIRECT'
   /** -i, -x, -b, -d, -q, -o, -k, -c: comma lists as checked by ./values.ts ('' = none; -q -o -k -c left out when ''). */
   readonly outboundCidrs: string
@@ -46,7 +46,7 @@ export function formatCaptureArgs (a: InitCaptureArgs): string[] {
   if (a.outboundExcludePorts !== '') args.push('-o', a.outboundExcludePorts)
   if (a.virtualInterfaces !== '') args.push('-k', a.virtualInterfaces)
   if (a.excludeInterfaces !== '') args.push('-c', a.excludeInterfaces)
-  if (a.proxyGid !== a.proxyUid) args.push('-g', String(a.proxyGid))
+  if (a.proxyGid !== undefined) args.push('-g', String(a.proxyGid))
   args.push(`--log_output_level=${a.logLevel}`)
   return args
 }

@@ -7,9 +7,10 @@ import { excludedInboundPorts } from '../core/sidecar.js'
 import type { Pod, ResourceList } from '../core/types.js'
 import { uninject } from '../core/uninject.js'
 import { matchWebhook } from '../core/webhook-selectors.js'
+import type { WorkloadRef } from '../core/workload.js'
 import { isRecord } from '../shared/records.js'
 import type { JsonRecord } from '../shared/records.js'
-import { describeWorkload, getPath, injectOffline, parseSources, podOf, templatePaths } from './templates.js'
+import { declaredWorkload, describeWorkload, getPath, injectOffline, parseSources, podOf, templatePaths } from './templates.js'
 import type { ManifestOptions, Source } from './templates.js'
 
 /** What `explain` says of one workload; rendered as text, or given as is with -o json/yaml. */
@@ -44,7 +45,7 @@ export function explainManifests (sources: readonly Source[], options: ManifestO
     const template = path === undefined ? undefined : getPath(doc, path)
     if (!isRecord(template)) return
     try {
-      explanations.push(explainPod(podOf(doc, kind, template, options), describeWorkload(doc, kind, options), where, options, kind))
+      explanations.push(explainPod(podOf(doc, kind, template, options), describeWorkload(doc, kind, options), where, options, declaredWorkload(doc, kind)))
     } catch (err) {
       errors.push(`${where}: cannot explain: the object is malformed (${err instanceof Error ? err.message : String(err)})`)
     }
@@ -53,8 +54,8 @@ export function explainManifests (sources: readonly Source[], options: ManifestO
   return { explanations, errors }
 }
 
-export function explainPod (pod: Pod, workload: string, source: string, options: ManifestOptions, workloadKind = 'Pod'): Explanation {
-  const result = injectOffline(pod, options, workloadKind)
+export function explainPod (pod: Pod, workload: string, source: string, options: ManifestOptions, declared?: WorkloadRef): Explanation {
+  const result = injectOffline(pod, options, declared)
   const webhook = options.namespaceLabels === undefined
     ? 'not evaluated: an enabled namespace is assumed (give --namespace-labels to evaluate the webhook selectors)'
     : matchWebhook(podNamespace(pod, {}), options.namespaceLabels, pod.metadata?.labels ?? {}, options.config.revision).message

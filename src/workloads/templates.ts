@@ -5,6 +5,7 @@ import { inject } from '../core/inject.js'
 import { podNamespace } from '../core/policy.js'
 import type { ClusterFacts, InjectorConfig, InjectResult, Pod } from '../core/types.js'
 import { matchWebhook } from '../core/webhook-selectors.js'
+import type { WorkloadRef } from '../core/workload.js'
 import { isRecord } from '../shared/records.js'
 import type { JsonRecord } from '../shared/records.js'
 import { readDocuments } from '../yaml/read.js'
@@ -76,12 +77,19 @@ export function checkDocument (read: ReadDocument, name: string, errors: string[
 export type OfflineResult = InjectResult | { outcome: 'skipped', decision: { inject: false, reason: 'not-selected', message: string }, warnings: string[] }
 
 /** inject(), preceded by the webhook's selectors when the namespace's labels are known. */
-export function injectOffline (pod: Pod, options: ManifestOptions, workloadKind: string): OfflineResult {
+export function injectOffline (pod: Pod, options: ManifestOptions, workload?: WorkloadRef): OfflineResult {
   if (options.namespaceLabels !== undefined) {
     const match = matchWebhook(podNamespace(pod, {}), options.namespaceLabels, pod.metadata?.labels ?? {}, options.config.revision)
     if (match.entry === undefined) return { outcome: 'skipped', decision: { inject: false, reason: 'not-selected', message: match.message }, warnings: [] }
   }
-  return inject(pod, { workloadKind }, options.config, options.facts)
+  return inject(pod, workload === undefined ? {} : { workload }, options.config, options.facts)
+}
+
+/** The workload a manifest declares (a pod is its own, found from its metadata as the webhook does). */
+export function declaredWorkload (doc: JsonRecord, kind: string): WorkloadRef | undefined {
+  if (kind === 'Pod') return undefined
+  const meta = isRecord(doc.metadata) ? doc.metadata : {}
+  return { kind, apiVersion: typeof doc.apiVersion === 'string' ? doc.apiVersion : '', name: typeof meta.name === 'string' ? meta.name : '' }
 }
 
 /** The pod the API server would build from the workload's template, named after the workload. */
@@ -108,7 +116,12 @@ export function templateOf (pod: Pod, kind: string, template: JsonRecord): JsonR
   }
   const { name: _name, namespace: _namespace, ...meta } = pod.metadata ?? {}
   const original = isRecord(template.metadata) ? template.metadata : {}
-  const metadata = { ...meta, ...('name' in original ? { name: original.name } : {}) }
+  // A name or namespace the template itself declares stays (Istio's own samples set a namespace there).
+  const metadata = {
+    ...meta,
+    ...('name' in original ? { name: original.name } : {}),
+    ...('namespace' in original ? { namespace: original.namespace } : {})
+  }
   const { metadata: _old, ...rest } = template
   // An empty template metadata means what none means; leaving it out keeps uninject(inject(x)) == x.
   return Object.keys(metadata).length === 0

@@ -12,7 +12,7 @@ import { editDocument } from '../yaml/edit.js'
 import { renderDocument } from '../yaml/emit.js'
 import { readDocuments } from '../yaml/read.js'
 import type { ReadDocument } from '../yaml/read.js'
-import { checkDocument, describeWorkload, getPath, injectOffline, podOf, setPath, templateOf, templatePaths } from './templates.js'
+import { checkDocument, declaredWorkload, describeWorkload, getPath, injectOffline, podOf, setPath, templateOf, templatePaths } from './templates.js'
 import type { ManifestOptions, Source } from './templates.js'
 
 export interface ManifestOutcome {
@@ -113,7 +113,7 @@ function transformObject (doc: JsonRecord, where: string, operation: Operation, 
     }
     return setPath(doc, path, templateOf(restored, kind, template))
   }
-  const outcome = injectOffline(pod, options, kind)
+  const outcome = injectOffline(pod, options, declaredWorkload(doc, kind))
   for (const w of outcome.warnings) notes.push(`${label} (${where}): warning: ${w}`)
   switch (outcome.outcome) {
     case 'skipped':
