@@ -74,7 +74,7 @@ examples: build ## Regenerate examples/bookinfo/injected/ with the inject CLI
 	for f in examples/bookinfo/*.yaml; do node dist/cli.js inject -f "$$f" > "examples/bookinfo/injected/$${f##*/}"; done
 
 golden: node_modules ## Regenerate the golden injected fixtures after a deliberate change (review the diff)
-	UPDATE_GOLDEN=1 npx tap test/core/inject.test.ts test/core/manifests.test.ts
+	UPDATE_GOLDEN=1 npx tap test/core/inject.test.ts test/workloads/transform.test.ts
 
 snap: node_modules ## Regenerate tap snapshots
 	npm run snap

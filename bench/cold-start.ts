@@ -14,7 +14,7 @@ export interface ColdStartResults {
   baseline: StartFigures
   nodeEmpty: StartFigures
   /**
-   * `node -e "await import('@kubernetes/client-node')"`: src/serve.ts loads it at start-up through
+   * `node -e "await import('@kubernetes/client-node')"`: `serve` loads it at start-up through
    * src/kube/in-cluster.ts, even when no Kubernetes integration is used.
    */
   importClientNode: StartFigures

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// The `sidecar-injector` binary: dispatches to one command module. One of the two composition roots
-// (with src/serve.ts) that touch `process`.
+// The `sidecar-injector` binary: dispatches to one command module. The only module that touches
+// `process`: commands get their streams, environment and signals through CliIo.
 import { readFileSync } from 'node:fs'
 import { enableCompileCache } from 'node:module'
 import { describeError } from './cli/errors.js'
@@ -21,7 +21,7 @@ const commands: Record<string, { summary: string, load: Loader }> = {
   inject: { summary: 'inject the sidecar into manifests (Pods and workload templates; files, directories or stdin)', load: () => import('./cli/inject.js') },
   explain: { summary: 'say why each workload does (not) get a sidecar, and with which settings', load: () => import('./cli/explain.js') },
   uninject: { summary: 'remove what was injected, restoring the manifests as they were', load: () => import('./cli/uninject.js') },
-  serve: { summary: 'run the webhook: HTTPS AdmissionReview endpoint with probes, metrics, hot reload', load: () => import('./serve.js') },
+  serve: { summary: 'run the webhook: HTTPS AdmissionReview endpoint with probes, metrics, hot reload', load: () => import('./cli/serve.js') },
   certs: { summary: 'write a CA and a serving certificate for the webhook Service (ca.crt, tls.crt, tls.key)', load: () => import('./cli/certs.js') },
   manifests: { summary: 'render the install manifests for a namespace, image and caBundle (pipe into kubectl apply -f -)', load: () => import('./cli/manifests.js') },
   capture: { summary: 'write the iptables rules that send the pod\'s traffic through the proxy (init container)', load: () => import('./cli/capture.js') }
@@ -51,7 +51,12 @@ async function main (argv: readonly string[]): Promise<number> {
     stderr: text => { process.stderr.write(text) },
     env: process.env,
     stdin: process.stdin,
-    cwd: process.cwd()
+    cwd: process.cwd(),
+    onSignal: handler => {
+      process.on('SIGTERM', handler)
+      process.on('SIGINT', handler)
+    },
+    exit: code => process.exit(code)
   }
   const [name, ...args] = argv
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {

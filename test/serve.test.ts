@@ -7,9 +7,11 @@ import { connect } from 'node:tls'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Registry } from 'prom-client'
 import { UsageError } from '../src/cli/io.js'
-import { parseServeSettings, startServer } from '../src/serve.js'
-import type { CertificateSource, ServeSettings } from '../src/serve.js'
-import type { KeyPair } from '../src/http/certificate.js'
+import { parseServeSettings } from '../src/cli/serve.js'
+import { MissingCertificateError, startServer } from '../src/serve.js'
+import type { ServeSettings } from '../src/serve.js'
+import type { CertificateSource } from '../src/tls/file-source.js'
+import type { KeyPair } from '../src/tls/key-pair.js'
 import { createTestCa, issueTestServing } from './helpers/certificates.js'
 import { runLoad } from './helpers/load.js'
 import { createVolume } from './helpers/volume.js'
@@ -110,7 +112,7 @@ function settingsFor (files: { cert: string, key: string, config?: string }): Se
 
 t.test('refuses to start without TLS files or with an invalid config, naming every problem', async t => {
   const { logger } = captureLogs()
-  await t.rejects(startServer({ port: 0, host: '127.0.0.1', tlsMinVersion: 'TLSv1.2', logLevel: 'info', drainSeconds: 0 }, { logger }), UsageError)
+  await t.rejects(startServer({ port: 0, host: '127.0.0.1', tlsMinVersion: 'TLSv1.2', logLevel: 'info', drainSeconds: 0 }, { logger }), MissingCertificateError)
   const volume = await createVolume({ 'tls.crt': first.cert, 'tls.key': first.key, config: 'policy: sometimes\nports:\n  inbound: 0\n' })
   t.teardown(volume.remove)
   await t.rejects(startServer(settingsFor({ cert: volume.path('tls.crt'), key: volume.path('tls.key'), config: volume.path('config') }), { logger }),

@@ -1,6 +1,7 @@
 // Checks that a parsed JSON body is a well-formed AdmissionReview before anything reads it. Every "no"
 // has a stable reason code and a sentence; the HTTP layer answers them with 400. Never recursive: the
 // body is untrusted and a recursive walk overflows the stack from ~10k levels of nesting.
+import { isRecord } from '../shared/records.js'
 import type { AdmissionApiVersion, AdmissionRequest, AdmissionReviewRequest, GroupVersionKind, GroupVersionResource, Operation } from './types.js'
 
 export type MalformedReason =
@@ -87,10 +88,6 @@ export function parseReview (body: unknown, options: { maxDepth?: number } = {})
 
 function malformed (reason: MalformedReason, message: string): ParsedReview {
   return { ok: false, reason, message }
-}
-
-function isRecord (value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
 function describe (value: unknown): string {

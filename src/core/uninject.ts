@@ -5,6 +5,7 @@
 // Istio itself carry no `restore`: they are stripped as istiod strips them (containers, volumes,
 // status), and the probes' originals are carried over from the old proxy.
 import type { V1Container } from '@kubernetes/client-node'
+import { isRecord } from '../shared/records.js'
 import { annotations } from './annotations.js'
 import { initName, proxyName, volumeNames } from './sidecar.js'
 import type { Pod } from './types.js'
@@ -58,9 +59,6 @@ export function readStatus (pod: Pod): InjectionStatus | undefined {
     return { initContainers: [initName, proxyName], containers: [proxyName], volumes: Object.values(volumeNames), imagePullSecrets: null, revision: 'default' }
   }
 }
-
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value)
 
 /**
  * The parts of a `restore` record that have the shape inject() writes. Anyone may edit the annotation;

@@ -3,7 +3,7 @@
 // webhook never reads namespace labels; the offline CLI uses this to answer as the cluster would.
 // test/manifests cross-checks these entries against manifests/mutating-webhook.yaml.
 import { labels } from './annotations.js'
-import { systemNamespaces } from './config.js'
+import { revisionName, systemNamespaces } from './config.js'
 import { matchesSelector } from './selectors.js'
 import type { LabelSelector, LabelSelectorRequirement } from './types.js'
 
@@ -19,7 +19,7 @@ export const neverSelectedNamespaces = ['sidecar-injector', ...systemNamespaces]
 const namespaceNameLabel = 'kubernetes.io/metadata.name'
 
 export function webhookEntries (revision: string): WebhookEntry[] {
-  const rev = revision === '' ? 'default' : revision
+  const rev = revisionName(revision)
   const absent = (key: string): LabelSelectorRequirement => ({ key, operator: 'DoesNotExist' })
   const isIn = (key: string, ...values: string[]): LabelSelectorRequirement => ({ key, operator: 'In', values })
   const notIn = (key: string, ...values: string[]): LabelSelectorRequirement => ({ key, operator: 'NotIn', values })

@@ -12,8 +12,8 @@ import { parseReview } from '../admission/parse.js'
 import { encodeReview } from '../admission/responses.js'
 import { podToInject, reviewAdmission } from '../admission/review.js'
 import type { AdmissionRequest } from '../admission/types.js'
-import type { CertificateInfo, KeyPair } from './certificate.js'
-import { checkKeyPair } from './certificate.js'
+import type { CertificateInfo, KeyPair } from '../tls/key-pair.js'
+import { checkKeyPair } from '../tls/key-pair.js'
 import type { ErrorType, WebhookMetrics } from './metrics.js'
 
 /** Facts about the cluster for one pod (e.g. native sidecar support of its nodes); may be async. */
@@ -97,26 +97,56 @@ export interface WebhookServer {
 export function buildServer (options: BuildServerOptions): WebhookServer {
   const timeouts = { ...defaultTimeouts, ...options.timeouts }
   const { metrics, logger } = options
-  const factsFor: FactsProvider = options.facts ?? (() => ({}))
-  const isReady = options.isReady ?? (() => true)
-
   const tlsOptions: TlsOptions = { minVersion: options.tls?.minVersion ?? 'TLSv1.2' }
   if (options.tls?.ciphers !== undefined) tlsOptions.ciphers = options.tls.ciphers
   let current: CertificateInfo | undefined
   if (options.tls !== null) {
-    const checked = checkKeyPair(options.tls)
+    const checked = checkKeyPair(options.tls, new Date())
     if (!checked.ok) throw new Error(`cannot serve TLS: ${checked.problem}`)
     current = checked.info
     metrics.certificateExpiry.set(current.notAfter.getTime() / 1000)
   }
+  const app = createApp(options, timeouts, tlsOptions)
+  const state = { draining: false }
+  installHooks(app, metrics, state)
+  routeAdmissions(app, options)
+  routeProbes(app, metrics, state, options.isReady ?? (() => true))
 
+  function setCertificate (pair: KeyPair): CertificateInfo {
+    if (options.tls === null) throw new Error('the server was built without TLS')
+    const checked = checkKeyPair(pair, new Date())
+    if (!checked.ok) {
+      metrics.certificateReloads.inc({ result: 'failure' })
+      throw new Error(`refused the new certificate: ${checked.problem}`)
+    }
+    // The full option set: setSecureContext rebuilds the context only from what it is given and
+    // would silently drop minVersion/ciphers (docs/operations.md, measured).
+    // https://nodejs.org/api/tls.html#serversetsecurecontextoptions
+    ;(app.server as unknown as TlsServer).setSecureContext({ ...tlsOptions, key: pair.key, cert: pair.cert })
+    current = checked.info
+    metrics.certificateExpiry.set(current.notAfter.getTime() / 1000)
+    metrics.certificateReloads.inc({ result: 'success' })
+    return current
+  }
+
+  async function shutdown (shutdownOptions: ShutdownOptions): Promise<void> {
+    if (state.draining) return
+    state.draining = true
+    metrics.draining.set(1)
+    await drainAndClose(app, logger, shutdownOptions)
+  }
+
+  return { app, setCertificate, certificate: () => current, isDraining: () => state.draining, shutdown }
+}
+
+function createApp (options: BuildServerOptions, timeouts: ServerTimeouts, tlsOptions: TlsOptions): FastifyInstance {
   const nodeServerOptions = {
     headersTimeout: timeouts.headersTimeoutMs,
     requestTimeout: timeouts.requestTimeoutMs,
     connectionsCheckingInterval: timeouts.connectionsCheckingIntervalMs
   }
   const app = Fastify({
-    loggerInstance: logger,
+    loggerInstance: options.logger,
     // One line per admission is written by the handler; fastify's two lines per request would add
     // noise (and the probes would flood the log).
     logController: new LogController({ disableRequestLogging: true }),
@@ -159,13 +189,15 @@ export function buildServer (options: BuildServerOptions): WebhookServer {
     }
     done(null, parsed)
   })
+  return app
+}
 
-  let draining = false
+function installHooks (app: FastifyInstance, metrics: WebhookMetrics, state: { readonly draining: boolean }): void {
   // Callback hooks rather than async ones: no promise per request.
   app.addHook('onRequest', (_request, reply, done) => {
     // While draining every answer closes its connection, so that the client reconnects, and reaches
     // a pod that is not going away (docs/operations.md).
-    if (draining) reply.header('connection', 'close')
+    if (state.draining) reply.header('connection', 'close')
     done()
   })
 
@@ -180,11 +212,9 @@ export function buildServer (options: BuildServerOptions): WebhookServer {
     return reply.code(status).send({ statusCode: status, reason, message: error.message })
   })
 
-  // Label children looked up once per value (bounded: status codes, decisions, reason codes), not
-  // hashed from a label object on every request.
+  // Label children looked up once per value (bounded: status codes), not hashed from a label object
+  // on every request.
   const requestsByCode = perValue(code => metrics.requests.labels({ code }))
-  const durationByDecision = perValue(decision => metrics.duration.labels({ decision }))
-  const skipsByReason = perValue(reason => metrics.skips.labels({ reason }))
   app.addHook('onResponse', (request, reply, done) => {
     if (request.routeOptions.url === '/inject') {
       const code = reply.statusCode
@@ -193,7 +223,14 @@ export function buildServer (options: BuildServerOptions): WebhookServer {
     }
     done()
   })
+}
 
+function routeAdmissions (app: FastifyInstance, options: BuildServerOptions): void {
+  const { metrics } = options
+  const factsFor: FactsProvider = options.facts ?? (() => ({}))
+  // Label children looked up once per value (bounded: decisions, reason codes).
+  const durationByDecision = perValue(decision => metrics.duration.labels({ decision }))
+  const skipsByReason = perValue(reason => metrics.skips.labels({ reason }))
   app.post('/inject', async (request, reply) => {
     const parsed = parseReview(request.body)
     if (!parsed.ok) {
@@ -222,11 +259,13 @@ export function buildServer (options: BuildServerOptions): WebhookServer {
     // The answer as we encode it: a string is sent as it is, where an object would be serialised again.
     return await reply.type('application/json; charset=utf-8').send(encodeReview(verdict.review))
   })
+}
 
+function routeProbes (app: FastifyInstance, metrics: WebhookMetrics, state: { readonly draining: boolean }, isReady: () => boolean): void {
   const quiet = { logLevel: 'warn' as const }
   app.get('/healthz', quiet, async () => 'ok\n')
   app.get('/readyz', quiet, async (_request, reply) => {
-    if (draining) return await reply.code(503).send('not ready: shutting down\n')
+    if (state.draining) return await reply.code(503).send('not ready: shutting down\n')
     if (!isReady()) return await reply.code(503).send('not ready: not loaded yet\n')
     return 'ready\n'
   })
@@ -234,47 +273,34 @@ export function buildServer (options: BuildServerOptions): WebhookServer {
     const text = await metrics.registry.metrics()
     return await reply.type(metrics.registry.contentType).send(text)
   })
+}
 
-  function setCertificate (pair: KeyPair): CertificateInfo {
-    if (options.tls === null) throw new Error('the server was built without TLS')
-    const checked = checkKeyPair(pair)
-    if (!checked.ok) {
-      metrics.certificateReloads.inc({ result: 'failure' })
-      throw new Error(`refused the new certificate: ${checked.problem}`)
-    }
-    // The full option set: setSecureContext rebuilds the context only from what it is given and
-    // would silently drop minVersion/ciphers (docs/operations.md, measured).
-    // https://nodejs.org/api/tls.html#serversetsecurecontextoptions
-    ;(app.server as unknown as TlsServer).setSecureContext({ ...tlsOptions, key: pair.key, cert: pair.cert })
-    current = checked.info
-    metrics.certificateExpiry.set(current.notAfter.getTime() / 1000)
-    metrics.certificateReloads.inc({ result: 'success' })
-    return current
+/** Serve for drainMs with Connection: close (closing idle connections), then close once in-flight requests end. */
+async function drainAndClose (app: FastifyInstance, logger: FastifyBaseLogger, shutdownOptions: ShutdownOptions): Promise<void> {
+  const server = app.server as Server
+  logger.info({ drainMs: shutdownOptions.drainMs }, 'draining: readiness is false, answers close their connections')
+  const closeIdle = setInterval(() => { server.closeIdleConnections() }, shutdownOptions.closeIdleEveryMs ?? 1000)
+  await sleep(shutdownOptions.drainMs)
+  clearInterval(closeIdle)
+  const closeTimeoutMs = shutdownOptions.closeTimeoutMs ?? 10_000
+  const deadline = setTimeout(() => {
+    logger.warn({ closeTimeoutMs }, 'in-flight requests outlived the close deadline; destroying their connections')
+    server.closeAllConnections()
+  }, closeTimeoutMs)
+  try {
+    await app.close()
+  } finally {
+    clearTimeout(deadline)
   }
+  logger.info('closed')
+}
 
-  async function shutdown (shutdownOptions: ShutdownOptions): Promise<void> {
-    if (draining) return
-    draining = true
-    metrics.draining.set(1)
-    const server = app.server as Server
-    logger.info({ drainMs: shutdownOptions.drainMs }, 'draining: readiness is false, answers close their connections')
-    const closeIdle = setInterval(() => { server.closeIdleConnections() }, shutdownOptions.closeIdleEveryMs ?? 1000)
-    await sleep(shutdownOptions.drainMs)
-    clearInterval(closeIdle)
-    const closeTimeoutMs = shutdownOptions.closeTimeoutMs ?? 10_000
-    const deadline = setTimeout(() => {
-      logger.warn({ closeTimeoutMs }, 'in-flight requests outlived the close deadline; destroying their connections')
-      server.closeAllConnections()
-    }, closeTimeoutMs)
-    try {
-      await app.close()
-    } finally {
-      clearTimeout(deadline)
-    }
-    logger.info('closed')
-  }
-
-  return { app, setCertificate, certificate: () => current, isDraining: () => draining, shutdown }
+const fastifyReasons: Record<string, string> = {
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'empty-body',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'invalid-json',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'body-too-large',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported-media-type',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'invalid-content-length'
 }
 
 /** make(value), made once per value: for label values from a bounded set. */
@@ -285,14 +311,6 @@ function perValue<T> (make: (value: string) => T): (value: string) => T {
     if (child === undefined) made.set(value, child = make(value))
     return child
   }
-}
-
-const fastifyReasons: Record<string, string> = {
-  FST_ERR_CTP_EMPTY_JSON_BODY: 'empty-body',
-  FST_ERR_CTP_INVALID_JSON_BODY: 'invalid-json',
-  FST_ERR_CTP_BODY_TOO_LARGE: 'body-too-large',
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported-media-type',
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'invalid-content-length'
 }
 
 function errorType (status: number): ErrorType {
