@@ -20,6 +20,7 @@ import { buildServer } from './http/server.js'
 import type { FactsProvider, ServerTimeouts, WebhookServer } from './http/server.js'
 import type { KubeIntegration, KubeSettings } from './kube/in-cluster.js'
 import { KubeSettingsError, kubeFlagOptions, kubeUsage, parseKubeSettings, startKubeIntegration } from './kube/in-cluster.js'
+import { injectorVersion } from './version.js'
 
 export interface ServeSettings {
   port: number
@@ -280,7 +281,7 @@ export const run: CliCommand = async (args: readonly string[], io: CliIo): Promi
     running = await startServer(settings, {
       logger,
       ...(kube?.certificates === undefined ? {} : { certificates: kube.certificates }),
-      ...(kube?.facts === undefined ? {} : { facts: kube.facts })
+      facts: withInjectorVersion(kube?.facts)
     })
   } catch (err) {
     kube?.stop()
@@ -306,4 +307,10 @@ export const run: CliCommand = async (args: readonly string[], io: CliIo): Promi
   await running.shutdown()
   kube?.stop()
   return 0
+}
+
+/** The cluster's facts for a pod, plus who is injecting (recorded in the status annotation). */
+function withInjectorVersion (facts: FactsProvider | undefined): FactsProvider {
+  if (facts === undefined) return () => ({ injectorVersion })
+  return async pod => ({ ...await facts(pod), injectorVersion })
 }
