@@ -14,6 +14,7 @@ const commands: Record<string, { summary: string, load: Loader }> = {
   serve: { summary: 'run the webhook: HTTPS AdmissionReview endpoint with probes, metrics, hot reload', load: () => import('./serve.js') },
   certs: { summary: 'write a CA and a serving certificate for the webhook Service (ca.crt, tls.crt, tls.key)', load: () => import('./cli/certs.js') },
   manifests: { summary: 'render the install manifests for a namespace, image and caBundle (pipe into kubectl apply -f -)', load: () => import('./cli/manifests.js') },
+  audit: { summary: 'find pods whose sidecar is missing, stale, foreign or at risk; --restart rolls their workloads', load: () => import('./cli/audit.js') },
   capture: { summary: 'write the iptables rules that send the pod\'s traffic through the proxy (init container)', load: () => import('./cli/capture.js') }
 }
 

@@ -18,6 +18,8 @@ import { createMetrics } from './http/metrics.js'
 import type { WebhookMetrics } from './http/metrics.js'
 import { buildServer } from './http/server.js'
 import type { FactsProvider, ServerTimeouts, WebhookServer } from './http/server.js'
+import type { AuditApi } from './kube/audit-api.js'
+import type { AuditMetric } from './kube/audit-metric.js'
 import type { KubeIntegration, KubeSettings } from './kube/in-cluster.js'
 import { KubeSettingsError, kubeFlagOptions, kubeUsage, parseKubeSettings, startKubeIntegration } from './kube/in-cluster.js'
 import { injectorVersion } from './version.js'
@@ -31,6 +33,8 @@ export interface ServeSettings {
   configFile?: string
   logLevel: string
   drainSeconds: number
+  /** Seconds between runs of the optional audit metric (src/kube/audit-metric.ts); 0 or absent: off. */
+  auditMetricSeconds?: number
   /** Self-managed TLS and native-sidecar detection (src/kube); absent when neither is asked for. */
   kube?: KubeSettings
 }
@@ -56,6 +60,8 @@ export interface ServeDependencies {
   registry?: Registry
   timeouts?: Partial<ServerTimeouts>
   watch?: FileWatcherOptions
+  /** The API the audit metric lists pods with; defaults to one from KUBECONFIG / in-cluster. */
+  auditApi?: () => Promise<AuditApi>
 }
 
 export interface RunningServer {
@@ -78,6 +84,7 @@ const flagOptions = {
   config: { type: 'string' },
   'log-level': { type: 'string' },
   'drain-seconds': { type: 'string' },
+  'audit-metric-interval': { type: 'string' },
   ...kubeFlagOptions,
   help: { type: 'boolean', short: 'h' }
 } as const
@@ -95,6 +102,8 @@ Every flag has an environment equivalent; a flag wins over its variable.
   --config PATH                 INJECTOR_CONFIG                injector config YAML, reloaded on change (default: built-in defaults)
   --log-level LEVEL             INJECTOR_LOG_LEVEL             trace, debug, info (default), warn, error, fatal
   --drain-seconds N             INJECTOR_DRAIN_SECONDS         on SIGTERM, answer with Connection: close this long before closing (default 10)
+  --audit-metric-interval N     INJECTOR_AUDIT_METRIC_INTERVAL every N seconds, audit the selected namespaces into sidecar_injector_audit_pods
+                                                               (default 0: off; needs manifests/audit/metric-rbac.yaml; docs/audit.md)
 ` + kubeUsage
 
 const logLevels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']
@@ -129,6 +138,9 @@ export function parseServeSettings (args: readonly string[], env: Readonly<Recor
   if (key !== undefined) settings.tlsPrivateKeyFile = key
   const config = pick('config', 'INJECTOR_CONFIG')
   if (config !== undefined) settings.configFile = config
+  const auditText = pick('audit-metric-interval', 'INJECTOR_AUDIT_METRIC_INTERVAL') ?? '0'
+  if (!/^\d+$/.test(auditText)) throw new UsageError(`--audit-metric-interval must be a whole number of seconds, got '${auditText}'`)
+  if (Number(auditText) > 0) settings.auditMetricSeconds = Number(auditText)
   let kube: KubeSettings | undefined
   try {
     kube = parseKubeSettings(values, env)
@@ -252,6 +264,9 @@ export async function startServer (settings: ServeSettings, deps: ServeDependenc
   const address = server.app.server.address()
   const port = typeof address === 'object' && address !== null ? address.port : settings.port
   logger.info({ host: settings.host, port }, 'listening')
+  const auditMetric = settings.auditMetricSeconds === undefined
+    ? undefined
+    : await startAuditMetricOf(settings.auditMetricSeconds, deps, metrics.registry, () => config)
 
   return {
     server,
@@ -262,6 +277,7 @@ export async function startServer (settings: ServeSettings, deps: ServeDependenc
     async shutdown () {
       stopCertificates()
       configWatcher?.close()
+      auditMetric?.stop()
       await server.shutdown({ drainMs: settings.drainSeconds * 1000 })
     }
   }
@@ -313,4 +329,19 @@ export const run: CliCommand = async (args: readonly string[], io: CliIo): Promi
 function withInjectorVersion (facts: FactsProvider | undefined): FactsProvider {
   if (facts === undefined) return () => ({ injectorVersion })
   return async pod => ({ ...await facts(pod), injectorVersion })
+}
+
+/** Loaded only when asked for: the audit metric needs client-node and pod list permission. */
+async function startAuditMetricOf (seconds: number, deps: ServeDependencies, registry: Registry, config: () => InjectorConfig): Promise<AuditMetric> {
+  const { startAuditMetric } = await import('./kube/audit-metric.js')
+  const api = deps.auditApi === undefined ? await defaultAuditApi() : await deps.auditApi()
+  deps.logger.info({ intervalSeconds: seconds }, 'audit metric on')
+  return startAuditMetric({ api, config, registry, intervalMs: seconds * 1000, logger: deps.logger })
+}
+
+async function defaultAuditApi (): Promise<AuditApi> {
+  const [{ KubeConfig }, { createAuditApi }] = await Promise.all([import('@kubernetes/client-node'), import('./kube/audit-api.js')])
+  const kc = new KubeConfig()
+  kc.loadFromDefault()
+  return createAuditApi(kc)
 }

@@ -42,7 +42,7 @@ function formatTable (report: AuditReport): string {
     lines.push('')
   }
   const c = report.counts
-  lines.push(`${report.podsScanned} pods in ${report.namespaces.length} namespace${report.namespaces.length === 1 ? '' : 's'}: ` +
+  lines.push(`${report.podsScanned} pod${report.podsScanned === 1 ? '' : 's'} in ${report.namespaces.length} namespace${report.namespaces.length === 1 ? '' : 's'}: ` +
     `${c.missing} missing, ${c.stale} stale, ${c.foreign} foreign, ${c['at-risk']} at risk` +
     (report.podsWithFindings === 0 ? ' — clean' : ''))
   return lines.join('\n') + '\n'
