@@ -8,6 +8,7 @@ import { pino } from 'pino'
 import type { Logger } from 'pino'
 import { Registry } from 'prom-client'
 import type { CliCommand, CliIo } from './cli/io.js'
+import { describeError } from './cli/errors.js'
 import { UsageError } from './cli/io.js'
 import { defaultConfig, formatConfigProblems, parseConfig } from './core/config.js'
 import type { InjectorConfig } from './core/types.js'
@@ -71,8 +72,8 @@ export interface RunningServer {
   config: () => InjectorConfig
   /** Re-reads the config file now (the watcher does this on change). */
   reloadConfig: () => Promise<void>
-  /** Readiness false, drain, close; stops the watchers. */
-  shutdown: () => Promise<void>
+  /** Readiness false, drain (settings.drainSeconds unless given), close; stops the watchers. */
+  shutdown: (drainSeconds?: number) => Promise<void>
 }
 
 const flagOptions = {
@@ -100,10 +101,13 @@ Every flag has an environment equivalent; a flag wins over its variable.
   --tls-private-key-file PATH   INJECTOR_TLS_PRIVATE_KEY_FILE  its private key (PEM), reloaded on change
   --tls-min-version V           INJECTOR_TLS_MIN_VERSION       TLSv1.2 (default) or TLSv1.3
   --config PATH                 INJECTOR_CONFIG                injector config YAML, reloaded on change (default: built-in defaults)
-  --log-level LEVEL             INJECTOR_LOG_LEVEL             trace, debug, info (default), warn, error, fatal
+  --log-level LEVEL             INJECTOR_LOG_LEVEL             trace, debug, info (default), warn, error, fatal, silent
   --drain-seconds N             INJECTOR_DRAIN_SECONDS         on SIGTERM, answer with Connection: close this long before closing (default 10)
   --audit-metric-interval N     INJECTOR_AUDIT_METRIC_INTERVAL every N seconds, audit the selected namespaces into sidecar_injector_audit_pods
                                                                (default 0: off; needs manifests/audit/metric-rbac.yaml; docs/audit.md)
+
+SIGTERM drains for --drain-seconds (a second SIGTERM changes nothing). Ctrl-C (SIGINT) closes without
+that wait once in-flight requests end; a second Ctrl-C exits at once.
 ` + kubeUsage
 
 const logLevels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']
@@ -192,7 +196,11 @@ export async function startServer (settings: ServeSettings, deps: ServeDependenc
   let config = defaultConfig()
   let configText: string | undefined
   if (settings.configFile !== undefined) {
-    configText = await readFile(settings.configFile, 'utf8')
+    try {
+      configText = await readFile(settings.configFile, 'utf8')
+    } catch (err) {
+      throw new Error(`cannot read the config file: ${describeError(err)}`)
+    }
     const parsed = parseConfig(configText)
     if (!parsed.ok) throw new Error(`invalid config ${settings.configFile}:\n${formatConfigProblems(parsed.problems)}`)
     config = parsed.config
@@ -274,11 +282,11 @@ export async function startServer (settings: ServeSettings, deps: ServeDependenc
     port,
     config: () => config,
     reloadConfig,
-    async shutdown () {
+    async shutdown (drainSeconds = settings.drainSeconds) {
       stopCertificates()
       configWatcher?.close()
       auditMetric?.stop()
-      await server.shutdown({ drainMs: settings.drainSeconds * 1000 })
+      await server.shutdown({ drainMs: drainSeconds * 1000 })
     }
   }
 }
@@ -302,13 +310,19 @@ export const run: CliCommand = async (args: readonly string[], io: CliIo): Promi
   } catch (err) {
     kube?.stop()
     if (err instanceof UsageError) throw err
-    logger.fatal({ err }, 'cannot start: %s', (err as Error).message)
-    return 1
+    // One line for a person (src/cli.ts prints it on stderr), not a JSON log line with a stack.
+    throw new Error(`cannot start: ${describeError(err)}`)
   }
-  // Listeners stay installed: a second signal during the drain must not kill the process mid-request.
+  // Listeners stay installed: a second SIGTERM (the kubelet's) during the drain must not kill the
+  // process mid-request. Ctrl-C is a person at a terminal: no endpoint propagation to wait for, so no
+  // drain delay, and a second Ctrl-C means now.
   let stopping = false
   const signal = await new Promise<NodeJS.Signals>(resolve => {
     const onSignal = (received: NodeJS.Signals): void => {
+      if (stopping && received === 'SIGINT') {
+        logger.warn({ signal: received }, 'second interrupt: exiting now')
+        process.exit(130)
+      }
       if (stopping) {
         logger.warn({ signal: received }, 'already shutting down')
         return
@@ -319,8 +333,9 @@ export const run: CliCommand = async (args: readonly string[], io: CliIo): Promi
     process.on('SIGTERM', onSignal)
     process.on('SIGINT', onSignal)
   })
-  logger.info({ signal, drainSeconds: settings.drainSeconds }, 'shutting down')
-  await running.shutdown()
+  const drainSeconds = signal === 'SIGINT' ? 0 : settings.drainSeconds
+  logger.info({ signal, drainSeconds }, 'shutting down')
+  await running.shutdown(drainSeconds)
   kube?.stop()
   return 0
 }

@@ -3,7 +3,7 @@
 // decides and re-injects through uninject) — so the webhook, the CLI and the audit cannot disagree.
 import type { V1Container } from '@kubernetes/client-node'
 import { annotations } from '../core/annotations.js'
-import { inject } from '../core/inject.js'
+import { classicSidecarInJobWarning, inject } from '../core/inject.js'
 import { proxyName } from '../core/sidecar.js'
 import type { ClusterFacts, InjectorConfig, Pod } from '../core/types.js'
 import { readStatus } from '../core/uninject.js'
@@ -125,7 +125,7 @@ function atRisk (pod: Pod, proxy: { container: V1Container, native: boolean }, i
     out.push({
       kind: 'at-risk',
       code: 'classic-sidecar-in-job',
-      message: `a classic ${proxyName} container in a ${input.ownerKind} pod keeps running after the job's containers exit, so the pod never completes (use native sidecars, or have the job call /quitquitquit)`
+      message: classicSidecarInJobWarning
     })
   }
   if (proxy.native && input.facts.nativeSidecarsSupported === false) {

@@ -17,6 +17,7 @@ import type { AuditScope } from '../kube/audit-cluster.js'
 import { defaultNamespace } from '../kube/names.js'
 import { formatRestart, restartWorkloads } from './audit-restart.js'
 import type { RestartOutcome } from './audit-restart.js'
+import { describeError as describeCliError } from './errors.js'
 import { UsageError } from './io.js'
 import type { CliCommand, CliIo } from './io.js'
 import { loadConfigFile } from './manifest-input.js'
@@ -166,7 +167,7 @@ export function createAuditCommand (deps: AuditDeps = defaultDeps): CliCommand {
 
 export const run: CliCommand = createAuditCommand()
 
-/** One line: the API server's Status message when there is one, never a stack trace. */
+/** One line: the API server's Status message when there is one, never a stack trace (src/cli/errors.ts otherwise). */
 export function describeError (err: unknown): string {
   const e = err as { code?: unknown, body?: unknown, message?: unknown }
   if (typeof e.code === 'number' && e.body !== undefined) {
@@ -177,7 +178,7 @@ export function describeError (err: unknown): string {
     const message = typeof body === 'object' && body !== null && 'message' in body ? String(body.message) : String(body)
     return `the API server answered ${e.code}: ${message}`.split('\n')[0] ?? ''
   }
-  return (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? ''
+  return describeCliError(err)
 }
 
 async function loadConfig (api: AuditApi, options: AuditOptions, io: CliIo): Promise<InjectorConfig> {
