@@ -12,8 +12,7 @@ import type { CertificateSource, ServeSettings } from '../src/serve.js'
 import type { KeyPair } from '../src/http/certificate.js'
 import { createTestCa, issueTestServing } from './helpers/certificates.js'
 import { runLoad } from './helpers/load.js'
-import { fakeAuditApi } from './helpers/fake-audit-api.js'
-import type { FakeCluster } from './helpers/fake-audit-api.js'
+import { clusterOf, fakeAuditApi } from './helpers/fake-audit-api.js'
 import { createVolume } from './helpers/volume.js'
 import { captureLogs, reviewFor, samplePod } from './helpers/webhook.js'
 
@@ -206,16 +205,7 @@ t.test('--audit-metric-interval: off by default; on, the audit metric is served 
   t.match(parseServeSettings([], { INJECTOR_AUDIT_METRIC_INTERVAL: '60' }), { auditMetricSeconds: 60 })
   t.throws(() => parseServeSettings(['--audit-metric-interval', '5m'], {}), /--audit-metric-interval must be a whole number of seconds, got '5m'/)
 
-  const cluster: FakeCluster = {
-    namespaces: [{ metadata: { name: 'shop', labels: { 'istio-injection': 'enabled' } } }],
-    pods: [samplePod()].map(p => ({ ...p, metadata: { ...p.metadata, namespace: 'shop' } })),
-    replicaSets: [],
-    pdbs: [],
-    workloads: new Map(),
-    patches: [],
-    podPages: 0,
-    readsUntilDone: 0
-  }
+  const cluster = clusterOf([{ metadata: { name: 'shop', labels: { 'istio-injection': 'enabled' } } }], [samplePod()].map(p => ({ ...p, metadata: { ...p.metadata, namespace: 'shop' } })))
   const { logger } = captureLogs()
   const registry = new Registry()
   const running = await startServer({ port: 0, host: '127.0.0.1', tlsMinVersion: 'TLSv1.3', logLevel: 'info', drainSeconds: 0, auditMetricSeconds: 3600 }, {

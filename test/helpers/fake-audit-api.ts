@@ -40,3 +40,8 @@ export function fakeAuditApi (c: FakeCluster): AuditApi {
     async restartWorkload (kind, namespace, name, at) { c.patches.push(`${kind}/${namespace}/${name}@${at}`) }
   }
 }
+
+/** A cluster with these namespaces and pods and nothing else. */
+export function clusterOf (namespaces: V1Namespace[], pods: V1Pod[]): FakeCluster {
+  return { namespaces, pods, replicaSets: [], pdbs: [], workloads: new Map(), patches: [], podPages: 0, readsUntilDone: 0 }
+}

@@ -4,8 +4,7 @@ import { defaultConfig } from '../../src/core/config.js'
 import { inject } from '../../src/core/inject.js'
 import type { InjectorConfig, Pod } from '../../src/core/types.js'
 import { auditMetricName, startAuditMetric } from '../../src/kube/audit-metric.js'
-import { fakeAuditApi } from '../helpers/fake-audit-api.js'
-import type { FakeCluster } from '../helpers/fake-audit-api.js'
+import { clusterOf, fakeAuditApi } from '../helpers/fake-audit-api.js'
 import { loadPod } from '../helpers/fixtures.js'
 
 function pod (name: string, namespace: string, injected: boolean): Pod {
@@ -20,16 +19,7 @@ function pod (name: string, namespace: string, injected: boolean): Pod {
 const logger = { info: () => {}, warn: () => {} }
 
 t.test('the audit metric publishes missing and stale pods by namespace, and follows config reloads', async t => {
-  const cluster: FakeCluster = {
-    namespaces: [{ metadata: { name: 'shop', labels: { 'istio-injection': 'enabled' } } }, { metadata: { name: 'fine', labels: { 'istio-injection': 'enabled' } } }],
-    pods: [pod('a', 'shop', false), pod('b', 'shop', true), pod('c', 'fine', true)],
-    replicaSets: [],
-    pdbs: [],
-    workloads: new Map(),
-    patches: [],
-    podPages: 0,
-    readsUntilDone: 0
-  }
+  const cluster = clusterOf([{ metadata: { name: 'shop', labels: { 'istio-injection': 'enabled' } } }, { metadata: { name: 'fine', labels: { 'istio-injection': 'enabled' } } }], [pod('a', 'shop', false), pod('b', 'shop', true), pod('c', 'fine', true)])
   let config: InjectorConfig = defaultConfig()
   const registry = new Registry()
   const metric = startAuditMetric({ api: fakeAuditApi(cluster), config: () => config, registry, intervalMs: 3_600_000, logger })
@@ -49,16 +39,7 @@ t.test('the audit metric publishes missing and stale pods by namespace, and foll
 })
 
 t.test('a failed run keeps the last values', async t => {
-  const cluster: FakeCluster = {
-    namespaces: [{ metadata: { name: 'shop', labels: { 'istio-injection': 'enabled' } } }],
-    pods: [pod('a', 'shop', false)],
-    replicaSets: [],
-    pdbs: [],
-    workloads: new Map(),
-    patches: [],
-    podPages: 0,
-    readsUntilDone: 0
-  }
+  const cluster = clusterOf([{ metadata: { name: 'shop', labels: { 'istio-injection': 'enabled' } } }], [pod('a', 'shop', false)])
   const api = fakeAuditApi(cluster)
   let fail = false
   const registry = new Registry()

@@ -20,7 +20,9 @@ export async function runAudit (cluster: Cluster, args: readonly string[], optio
   const began = process.hrtime.bigint()
   const command = options.script === undefined ? [cliPath, 'audit'] : [options.script]
   const child = spawn(process.execPath, [...options.nodeOptions ?? [], '--import', rssHook, ...command, ...args, '--kubeconfig', options.kubeconfig ?? cluster.kubeconfigPath],
-    { stdio: ['ignore', 'pipe', 'pipe'] })
+    // Without tap's NODE_OPTIONS (its TypeScript loader and process-info hooks would load into the child
+    // and weigh on its memory): the CLI runs as a user runs it.
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } })
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
