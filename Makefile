@@ -92,6 +92,19 @@ e2e: node_modules $(if $(KUBECONFIG),,system-deps-e2e control-plane) e2e-build #
 demo: node_modules system-deps-e2e control-plane e2e-build ## Local API server + webhook: inject a Bookinfo-like app, print it, tear down
 	npm run demo
 
+helm: ## Build helm v4 from the Go module proxy into ~/.cache (once; HELM_BIN skips it)
+	scripts/build-helm.sh >/dev/null
+
+cert-manager: ## Build cert-manager's controllers and CA injector from the Go module proxy into ~/.cache (once)
+	scripts/build-cert-manager.sh >/dev/null
+
+# Always the local control plane: the injector runs on 127.0.0.1 and the chart points webhook.url at it.
+helm-test: node_modules system-deps-e2e control-plane helm cert-manager e2e-build ## The chart judged by real helm: lint, chart = manifests/, dry-runs, install/upgrade/uninstall, cert-manager loop
+	env -u KUBECONFIG npm run e2e -- test/helm/render.test.ts test/helm/install.test.ts test/helm/cert-manager.test.ts
+
+chart-docs: node_modules ## Regenerate the values table of charts/sidecar-injector/README.md from values.yaml
+	node test/helpers/chart-values-table.ts --write
+
 e2e-kind: ## The e2e suite on a kind cluster, webhook installed from manifests/ (needs Docker and kind)
 	scripts/e2e-kind.sh
 
@@ -101,4 +114,4 @@ bench: build ## Benchmarks (core, admission vs a baseline, cold start, profile) 
 clean: ## Remove build output and test caches
 	rm -rf dist dist-e2e dist-bench .tap
 
-.PHONY: install-cli system-deps-test system-deps-e2e node help build lint typecheck unit test snap clean examples golden control-plane e2e-build e2e demo e2e-kind bench
+.PHONY: helm cert-manager helm-test chart-docs install-cli system-deps-test system-deps-e2e node help build lint typecheck unit test snap clean examples golden control-plane e2e-build e2e demo e2e-kind bench
