@@ -82,6 +82,9 @@ snap: node_modules ## Regenerate tap snapshots
 control-plane: system-deps-e2e ## Build kube-apiserver, etcd and kubectl for e2e into ~/.cache (once; KUBEBUILDER_ASSETS skips it)
 	scripts/build-control-plane.sh >/dev/null
 
+kubectl-judge: node_modules system-deps-e2e control-plane ## The real kubectl decodes every input and output of inject (test/yaml/kubectl-judge.test.ts)
+	KUBECTL_JUDGE=required npx tap test/yaml/kubectl-judge.test.ts
+
 e2e-build: build
 	npm run build:e2e
 
@@ -114,4 +117,4 @@ bench: build ## Benchmarks (core, admission vs a baseline, cold start, profile) 
 clean: ## Remove build output and test caches
 	rm -rf dist dist-e2e dist-bench .tap
 
-.PHONY: helm cert-manager helm-test chart-docs install-cli system-deps-test system-deps-e2e node help build lint typecheck unit test snap clean examples golden control-plane e2e-build e2e demo e2e-kind bench
+.PHONY: helm cert-manager helm-test chart-docs install-cli system-deps-test system-deps-e2e node help build lint typecheck unit test snap clean examples golden control-plane kubectl-judge e2e-build e2e demo e2e-kind bench

@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os'
 import { parseArgs } from 'node:util'
 import type { AdmissionOptions, AdmissionResults } from './admission.js'
 import { runAdmissionBench, runCappedHeap } from './admission.js'
+import type { CliResults } from './cli.js'
+import { runCliBench } from './cli.js'
 import type { ColdStartResults } from './cold-start.js'
 import { runColdStart } from './cold-start.js'
 import type { CoreResults } from './core.js'
@@ -23,7 +25,7 @@ import { renderSummary } from './report.js'
 import { defaultedReview, largeReview, scalingReview } from './reviews.js'
 import { canPin, generateCertificates, pinSelf, repoRoot } from './servers.js'
 
-const parts = ['core', 'admission', 'cold-start', 'profile'] as const
+const parts = ['core', 'admission', 'cold-start', 'profile', 'cli'] as const
 type Part = typeof parts[number]
 
 export interface BenchResults {
@@ -50,6 +52,8 @@ export interface BenchResults {
   admission?: AdmissionResults
   coldStart?: ColdStartResults
   profile?: { core: ProfileSummary[], server: ProfileSummary[] }
+  /** The offline CLI against istioctl kube-inject (bench/cli.ts). */
+  cli?: CliResults
 }
 
 function packageVersion (name: string): string {
@@ -142,6 +146,7 @@ async function main (): Promise<void> {
         results.profile = profiles
       }
     }
+    if (only.has('cli')) results.cli = await runCliBench(tmp, quick, log)
   } finally {
     rmSync(tmp, { recursive: true, force: true })
   }
