@@ -11,9 +11,12 @@ import { cliPath } from './repo.js'
 
 export interface AuditRun { code: number, stdout: string, stderr: string, maxRssKiB: number, seconds: number }
 
-// Loaded with --import into the child: reports its own peak RSS (getrusage) as its last stderr line.
+// Loaded with --import into the child: reports its own peak RSS as its last stderr line. VmHWM, not
+// getrusage's maxRSS: the latter survives fork and exec, so a child of a large process (tap) would
+// report its parent's size (measured: the same 355 MiB for every child).
 const rssHook = 'data:text/javascript,' + encodeURIComponent(
-  "import { writeSync } from 'node:fs'; process.on('exit', () => { writeSync(2, '#maxrss ' + process.resourceUsage().maxRSS + '\\n') })")
+  "import { readFileSync, writeSync } from 'node:fs'; process.on('exit', () => { " +
+  "const kb = /VmHWM:\\s+(\\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '0'; writeSync(2, '#maxrss ' + kb + '\\n') })")
 
 /** Runs `sidecar-injector audit <args> --kubeconfig <cluster's>` from dist/. */
 export async function runAudit (cluster: Cluster, args: readonly string[], options: { script?: string, kubeconfig?: string, nodeOptions?: string[] } = {}): Promise<AuditRun> {
