@@ -15,6 +15,7 @@ import { excludedInboundPorts, initName, proxyName } from './sidecar.js'
 import type { ClusterFacts, InjectorConfig, InjectResult, Pod, ResourceList } from './types.js'
 import { readStatus, uninject } from './uninject.js'
 import { matchWebhook } from './webhook-selectors.js'
+import type { WorkloadRef } from './workload.js'
 
 export interface Source {
   /** The file name (or "<stdin>"), used in every message. */
@@ -44,7 +45,7 @@ type Obj = Record<string, unknown>
 type Operation = 'inject' | 'uninject'
 
 /** Where each kind keeps its pod template. */
-const templatePaths: Record<string, string[]> = {
+export const templatePaths: Record<string, string[]> = {
   Pod: [],
   Deployment: ['spec', 'template'],
   StatefulSet: ['spec', 'template'],
@@ -182,7 +183,7 @@ function transformObject (doc: Obj, where: string, operation: Operation, options
     }
     return setPath(doc, path, templateOf(restored, kind, template))
   }
-  const outcome = injectOffline(pod, options, kind)
+  const outcome = injectOffline(pod, options, declaredWorkload(doc, kind))
   for (const w of outcome.warnings) notes.push(`${label} (${where}): warning: ${w}`)
   switch (outcome.outcome) {
     case 'skipped':
@@ -205,12 +206,19 @@ function leftoverSidecars (pod: Pod): string[] {
 export type OfflineResult = InjectResult | { outcome: 'skipped', decision: { inject: false, reason: 'not-selected', message: string }, warnings: string[] }
 
 /** inject(), preceded by the webhook's selectors when the namespace's labels are known. */
-export function injectOffline (pod: Pod, options: ManifestOptions, workloadKind: string): OfflineResult {
+export function injectOffline (pod: Pod, options: ManifestOptions, workload?: WorkloadRef): OfflineResult {
   if (options.namespaceLabels !== undefined) {
     const match = matchWebhook(podNamespace(pod, {}), options.namespaceLabels, pod.metadata?.labels ?? {}, options.config.revision)
     if (match.entry === undefined) return { outcome: 'skipped', decision: { inject: false, reason: 'not-selected', message: match.message }, warnings: [] }
   }
-  return inject(pod, { workloadKind }, options.config, options.facts)
+  return inject(pod, workload === undefined ? {} : { workload }, options.config, options.facts)
+}
+
+/** The workload a manifest declares (a pod is its own, found from its metadata as the webhook does). */
+function declaredWorkload (doc: Obj, kind: string): WorkloadRef | undefined {
+  if (kind === 'Pod') return undefined
+  const meta = isObj(doc.metadata) ? doc.metadata : {}
+  return { kind, apiVersion: typeof doc.apiVersion === 'string' ? doc.apiVersion : '', name: typeof meta.name === 'string' ? meta.name : '' }
 }
 
 /** The pod the API server would build from the workload's template, named after the workload. */
@@ -237,7 +245,12 @@ function templateOf (pod: Pod, kind: string, template: Obj): Obj {
   }
   const { name: _name, namespace: _namespace, ...meta } = pod.metadata ?? {}
   const original = isObj(template.metadata) ? template.metadata : {}
-  const metadata = { ...meta, ...('name' in original ? { name: original.name } : {}) }
+  // A name or namespace the template itself declares stays (Istio's own samples set a namespace there).
+  const metadata = {
+    ...meta,
+    ...('name' in original ? { name: original.name } : {}),
+    ...('namespace' in original ? { namespace: original.namespace } : {})
+  }
   const { metadata: _old, ...rest } = template
   // An empty template metadata means what none means; leaving it out keeps uninject(inject(x)) == x.
   return Object.keys(metadata).length === 0
@@ -297,7 +310,7 @@ export function explainManifests (sources: readonly Source[], options: ManifestO
     const template = path === undefined ? undefined : getPath(doc, path)
     if (!isObj(template)) return
     try {
-      explanations.push(explainPod(podOf(doc, kind, template, options), describe(doc, kind, options), where, options, kind))
+      explanations.push(explainPod(podOf(doc, kind, template, options), describe(doc, kind, options), where, options, declaredWorkload(doc, kind)))
     } catch (err) {
       errors.push(`${where}: cannot explain: the object is malformed (${err instanceof Error ? err.message : String(err)})`)
     }
@@ -306,8 +319,8 @@ export function explainManifests (sources: readonly Source[], options: ManifestO
   return { explanations, errors }
 }
 
-export function explainPod (pod: Pod, workload: string, source: string, options: ManifestOptions, workloadKind = 'Pod'): Explanation {
-  const result = injectOffline(pod, options, workloadKind)
+export function explainPod (pod: Pod, workload: string, source: string, options: ManifestOptions, declared?: WorkloadRef): Explanation {
+  const result = injectOffline(pod, options, declared)
   const webhook = options.namespaceLabels === undefined
     ? 'not evaluated: an enabled namespace is assumed (give --namespace-labels to evaluate the webhook selectors)'
     : matchWebhook(podNamespace(pod, {}), options.namespaceLabels, pod.metadata?.labels ?? {}, options.config.revision).message
