@@ -7,8 +7,11 @@ import type { CliCommand, CliIo } from './cli/io.js'
 import { UsageError } from './cli/io.js'
 import { packageVersion } from './version.js'
 
-// V8's compile cache (in the OS temp dir) spares every later start the compilation of the command
-// modules and the yaml package: measured in `make bench` (docs/cli.md, "YAML fidelity").
+// V8's code cache for every module loaded from here on (serve: fastify, pino, prom-client; inject:
+// the command modules and yaml): less compiling at each start, measured by `make bench`
+// (BENCHMARKS.md, start-up levers; docs/cli.md, "YAML fidelity"). In the directory NODE_COMPILE_CACHE
+// names (the image bakes one at build time), else in the OS temp directory; never fatal.
+// https://nodejs.org/api/module.html#moduleenablecompilecachecachedir
 enableCompileCache()
 
 type Loader = () => Promise<{ run: CliCommand }>

@@ -1,9 +1,20 @@
 // Who we are: the name and version of package.json, read once; `--version` prints it and the webhook
 // records it in the status annotation of every pod it injects (`injector`; the core gets it as a parameter).
-import { createRequire } from 'node:module'
+import { readFileSync } from 'node:fs'
 
-// dist/version.js and src/version.ts both sit one level below package.json (the image copies it too).
-const manifest = createRequire(import.meta.url)('../package.json') as { name?: unknown, version?: unknown }
+/** package.json sits one level above src/version.ts and dist/version.js, two above the bundle (dist/bundle/). */
+function readManifest (): { name: string, version: string } {
+  for (const path of ['../package.json', '../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(path, import.meta.url), 'utf8')) as { name?: unknown, version?: unknown }
+      if (pkg.name === 'sidecar-injector' && typeof pkg.version === 'string') return { name: pkg.name, version: pkg.version }
+    } catch {
+      // Not there: try the next level.
+    }
+  }
+  return { name: 'sidecar-injector', version: 'unknown' }
+}
 
-export const packageVersion = typeof manifest.version === 'string' ? manifest.version : 'unknown'
-export const injectorVersion = `${typeof manifest.name === 'string' ? manifest.name : 'sidecar-injector'}/${packageVersion}`
+const manifest = readManifest()
+export const packageVersion = manifest.version
+export const injectorVersion = `${manifest.name}/${manifest.version}`

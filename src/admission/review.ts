@@ -40,9 +40,9 @@ export function podToInject (request: AdmissionRequest): Pod | undefined {
   return object as Pod
 }
 
-export function reviewAdmission (review: AdmissionReviewRequest, config: InjectorConfig, facts: ClusterFacts = {}): AdmissionVerdict {
+/** `pod` is podToInject(review.request) when the caller has it already (it looked up the pod's facts). */
+export function reviewAdmission (review: AdmissionReviewRequest, config: InjectorConfig, facts: ClusterFacts = {}, pod = podToInject(review.request)): AdmissionVerdict {
   const { request, apiVersion } = review
-  const pod = podToInject(request)
   if (pod === undefined) {
     const reason: PassReason = isPodResource(request) ? 'not-create' : 'not-a-pod'
     const message = reason === 'not-create'
