@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 // The `sidecar-injector` binary: dispatches to one command module. The only module that touches
 // `process`: commands get their streams, environment and signals through CliIo.
-import { readFileSync } from 'node:fs'
 import { enableCompileCache } from 'node:module'
 import { describeError } from './cli/errors.js'
 import type { CliCommand, CliIo } from './cli/io.js'
 import { UsageError } from './cli/io.js'
+import { packageVersion } from './version.js'
 
 // V8's code cache for every module loaded from here on (serve: fastify, pino, prom-client; inject:
 // the command modules and yaml): less compiling at each start, measured by `make bench`
@@ -24,25 +24,13 @@ const commands: Record<string, { summary: string, load: Loader }> = {
   serve: { summary: 'run the webhook: HTTPS AdmissionReview endpoint with probes, metrics, hot reload', load: () => import('./cli/serve.js') },
   certs: { summary: 'write a CA and a serving certificate for the webhook Service (ca.crt, tls.crt, tls.key)', load: () => import('./cli/certs.js') },
   manifests: { summary: 'render the install manifests for a namespace, image and caBundle (pipe into kubectl apply -f -)', load: () => import('./cli/manifests.js') },
+  audit: { summary: 'find pods whose sidecar is missing, stale, foreign or at risk; --restart rolls their workloads', load: () => import('./cli/audit.js') },
   capture: { summary: 'write the iptables rules that send the pod\'s traffic through the proxy (init container)', load: () => import('./cli/capture.js') }
 }
 
 function usage (): string {
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`)
   return `usage: sidecar-injector <command> [flags]\n\ncommands:\n${lines.join('\n')}\n\nRun 'sidecar-injector <command> --help' for the flags of a command; --version prints the version.\n`
-}
-
-/** The version in package.json: one level above src/cli.ts and dist/cli.js, two above the bundle (dist/bundle/cli.js). */
-function version (): string {
-  for (const path of ['../package.json', '../../package.json']) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL(path, import.meta.url), 'utf8')) as { name?: unknown, version?: unknown }
-      if (pkg.name === 'sidecar-injector' && typeof pkg.version === 'string') return pkg.version
-    } catch {
-      // Not there: try the next level.
-    }
-  }
-  return 'unknown'
 }
 
 async function main (argv: readonly string[]): Promise<number> {
@@ -64,7 +52,7 @@ async function main (argv: readonly string[]): Promise<number> {
     return name === undefined ? 2 : 0
   }
   if (name === '--version' || name === 'version') {
-    io.stdout(`sidecar-injector ${version()} (node ${process.versions.node})\n`)
+    io.stdout(`sidecar-injector ${packageVersion} (node ${process.versions.node})\n`)
     return 0
   }
   const command = commands[name]

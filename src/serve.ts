@@ -9,6 +9,8 @@ import { createMetrics } from './http/metrics.js'
 import type { WebhookMetrics } from './http/metrics.js'
 import { buildServer } from './http/server.js'
 import type { FactsProvider, ServerTimeouts, WebhookServer } from './http/server.js'
+import type { AuditApi } from './kube/audit-api.js'
+import type { AuditMetric } from './kube/audit-metric.js'
 import type { KubeSettings } from './kube/in-cluster.js'
 import { loadLiveConfig } from './reload/config-file.js'
 import type { FileWatcherOptions } from './reload/file-watcher.js'
@@ -24,6 +26,8 @@ export interface ServeSettings {
   configFile?: string
   logLevel: string
   drainSeconds: number
+  /** Seconds between runs of the optional audit metric (src/kube/audit-metric.ts); 0 or absent: off. */
+  auditMetricSeconds?: number
   /** Self-managed TLS and native-sidecar detection (src/kube); absent when neither is asked for. */
   kube?: KubeSettings
 }
@@ -38,6 +42,8 @@ export interface ServeDependencies {
   registry?: Registry
   timeouts?: Partial<ServerTimeouts>
   watch?: FileWatcherOptions
+  /** The API the audit metric lists pods with; defaults to one from KUBECONFIG / in-cluster. */
+  auditApi?: () => Promise<AuditApi>
 }
 
 export interface RunningServer {
@@ -87,6 +93,9 @@ export async function startServer (settings: ServeSettings, deps: ServeDependenc
   const address = server.app.server.address()
   const port = typeof address === 'object' && address !== null ? address.port : settings.port
   logger.info({ host: settings.host, port }, 'listening')
+  const auditMetric = settings.auditMetricSeconds === undefined
+    ? undefined
+    : await startAuditMetricOf(settings.auditMetricSeconds, deps, metrics.registry, config.current)
 
   return {
     server,
@@ -97,6 +106,7 @@ export async function startServer (settings: ServeSettings, deps: ServeDependenc
     async shutdown (drainSeconds = settings.drainSeconds) {
       stopCertificates()
       stopConfig()
+      auditMetric?.stop()
       await server.shutdown({ drainMs: drainSeconds * 1000 })
     }
   }
@@ -116,4 +126,19 @@ function fileSource (settings: ServeSettings, deps: ServeDependencies): Certific
 /** Neither certificate files nor another certificate source: a usage error of `serve`. */
 export class MissingCertificateError extends Error {
   override name = 'MissingCertificateError'
+}
+
+/** Loaded only when asked for: the audit metric needs client-node and pod list permission. */
+async function startAuditMetricOf (seconds: number, deps: ServeDependencies, registry: Registry, config: () => InjectorConfig): Promise<AuditMetric> {
+  const { startAuditMetric } = await import('./kube/audit-metric.js')
+  const api = deps.auditApi === undefined ? await defaultAuditApi() : await deps.auditApi()
+  deps.logger.info({ intervalSeconds: seconds }, 'audit metric on')
+  return startAuditMetric({ api, config, registry, intervalMs: seconds * 1000, logger: deps.logger })
+}
+
+async function defaultAuditApi (): Promise<AuditApi> {
+  const [{ KubeConfig }, { createAuditApi }] = await Promise.all([import('@kubernetes/client-node'), import('./kube/audit-api.js')])
+  const kc = new KubeConfig()
+  kc.loadFromDefault()
+  return createAuditApi(kc)
 }

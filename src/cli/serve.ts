@@ -11,6 +11,8 @@ import { KubeSettingsError, kubeFlagOptions, kubeUsage, parseKubeSettings, start
 import { ConfigReadError } from '../reload/config-file.js'
 import { MissingCertificateError, startServer } from '../serve.js'
 import type { RunningServer, ServeSettings } from '../serve.js'
+import type { FactsProvider } from '../http/server.js'
+import { injectorVersion } from '../version.js'
 import { envNameOf, lookupFlagOrEnv } from '../shared/flag-env.js'
 
 const flagOptions = {
@@ -22,6 +24,7 @@ const flagOptions = {
   config: { type: 'string' },
   'log-level': { type: 'string' },
   'drain-seconds': { type: 'string' },
+  'audit-metric-interval': { type: 'string' },
   ...kubeFlagOptions,
   help: { type: 'boolean', short: 'h' }
 } as const
@@ -39,6 +42,8 @@ Every flag has an environment equivalent; a flag wins over its variable.
   --config PATH                 INJECTOR_CONFIG                injector config YAML, reloaded on change (default: built-in defaults)
   --log-level LEVEL             INJECTOR_LOG_LEVEL             trace, debug, info (default), warn, error, fatal, silent
   --drain-seconds N             INJECTOR_DRAIN_SECONDS         on SIGTERM, answer with Connection: close this long before closing (default 10)
+  --audit-metric-interval N     INJECTOR_AUDIT_METRIC_INTERVAL every N seconds, audit the selected namespaces into sidecar_injector_audit_pods
+                                                               (default 0: off; needs manifests/audit/metric-rbac.yaml; docs/audit.md)
 
 SIGTERM drains for --drain-seconds (a second SIGTERM changes nothing). Ctrl-C (SIGINT) closes without
 that wait once in-flight requests end; a second Ctrl-C exits at once.
@@ -74,6 +79,9 @@ export function parseServeSettings (args: readonly string[], env: Readonly<Recor
   if (key !== undefined) settings.tlsPrivateKeyFile = key
   const config = pick('config', 'INJECTOR_CONFIG')
   if (config !== undefined) settings.configFile = config
+  const auditText = pick('audit-metric-interval', 'INJECTOR_AUDIT_METRIC_INTERVAL') ?? '0'
+  if (!/^\d+$/.test(auditText)) throw new UsageError(`--audit-metric-interval must be a whole number of seconds, got '${auditText}'`)
+  if (Number(auditText) > 0) settings.auditMetricSeconds = Number(auditText)
   let kube: KubeSettings | undefined
   try {
     kube = parseKubeSettings(values, env)
@@ -105,7 +113,7 @@ export const run: CliCommand = async (args: readonly string[], io: CliIo): Promi
       logger,
       registry,
       ...(kube?.certificates === undefined ? {} : { certificates: kube.certificates }),
-      ...(kube?.facts === undefined ? {} : { facts: kube.facts })
+      facts: withInjectorVersion(kube?.facts)
     })
   } catch (err) {
     kube?.stop()
@@ -139,4 +147,10 @@ export const run: CliCommand = async (args: readonly string[], io: CliIo): Promi
   await running.shutdown(drainSeconds)
   kube?.stop()
   return 0
+}
+
+/** The cluster's facts for a pod, plus who is injecting (recorded in the status annotation). */
+function withInjectorVersion (facts: FactsProvider | undefined): FactsProvider {
+  if (facts === undefined) return () => ({ injectorVersion })
+  return async pod => ({ ...await facts(pod), injectorVersion })
 }

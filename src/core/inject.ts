@@ -5,6 +5,7 @@ import type { V1Container, V1EnvVar, V1Volume } from '@kubernetes/client-node'
 import { isRecord } from '../shared/records.js'
 import { annotations, labels } from './annotations.js'
 import { checkInitCapture } from './capture-check.js'
+import { digestInjection } from './digest.js'
 import { decide, podNamespace } from './policy.js'
 import { rewriteProbes, serialiseProbers } from './probes.js'
 import type { AppProbers } from './probes.js'
@@ -78,18 +79,25 @@ export function inject (pod: Pod, request: RequestInfo, config: InjectorConfig, 
   const podAnnotations = injectAnnotations(merged.annotations, layout.containers, settings, user.overridesJson)
   recordChanges(restore, 'labels', base.metadata?.labels ?? {}, podLabels)
   recordChanges(restore, 'annotations', base.metadata?.annotations ?? {}, podAnnotations)
-  const status: InjectionStatus = {
+  const parts = {
     initContainers: layout.injectedInit.length > 0 ? layout.injectedInit : null,
     containers: settings.native ? null : [proxyName],
-    volumes: volumes.injected,
-    imagePullSecrets: null,
-    revision: settings.revision,
-    restore
+    volumes: volumes.injected
   }
-  podAnnotations[annotations.status] = JSON.stringify(status)
   const spec = { ...base.spec, containers: layout.containers, volumes: volumes.all }
   if (layout.initContainers.length > 0 || base.spec?.initContainers !== undefined) spec.initContainers = layout.initContainers
   const injected: Pod = { ...base, metadata: { ...base.metadata, labels: podLabels, annotations: podAnnotations }, spec }
+  // Istio's keys first (its tools read them), then what `audit` compares: who injected, and a digest
+  // of what was injected (src/core/digest.ts).
+  const status: InjectionStatus = {
+    ...parts,
+    imagePullSecrets: null,
+    revision: settings.revision,
+    ...(facts.injectorVersion === undefined ? {} : { injector: facts.injectorVersion }),
+    digest: digestInjection(injected, { ...parts, restore }, [annotations.status]),
+    restore
+  }
+  podAnnotations[annotations.status] = JSON.stringify(status)
   return { outcome: 'injected', decision, pod: injected, warnings }
 }
 

@@ -36,6 +36,10 @@ export interface InjectionStatus {
   volumes: string[]
   imagePullSecrets: string[] | null
   revision: string
+  /** Who injected: `sidecar-injector/<version>` (absent on Istio's pods and on our older ones). */
+  injector?: string
+  /** digestInjection() of what was injected (absent on Istio's pods and on our older ones). */
+  digest?: string
   restore?: Restore
 }
 
@@ -51,6 +55,8 @@ export function readStatus (pod: Pod): InjectionStatus | undefined {
       imagePullSecrets: Array.isArray(parsed.imagePullSecrets) ? parsed.imagePullSecrets : null,
       revision: typeof parsed.revision === 'string' ? parsed.revision : 'default'
     }
+    if (typeof parsed.injector === 'string') status.injector = parsed.injector
+    if (typeof parsed.digest === 'string') status.digest = parsed.digest
     const restore = wellShaped(parsed.restore)
     if (restore !== undefined) status.restore = restore
     return status

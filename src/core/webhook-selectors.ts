@@ -81,3 +81,9 @@ function describeMiss (namespace: string, nsLabels: Record<string, string>, podL
   if (podLabels[labels.inject] === 'false') return `the pod label ${labels.inject}=false is excluded by every webhook entry`
   return `no webhook entry selects this namespace and pod (label the namespace ${labels.injection}=enabled or ${labels.rev}=<revision>, or the pod ${labels.inject}=true)`
 }
+
+/** Whether any entry's namespaceSelector selects the namespace (its pods may then be sent, by their labels). */
+export function selectsNamespace (namespace: string, namespaceLabels: Readonly<Record<string, string>>, revision: string): boolean {
+  const nsLabels = { ...namespaceLabels, [namespaceNameLabel]: namespace }
+  return webhookEntries(revision).some(entry => matchesSelector(entry.namespaceSelector, nsLabels))
+}
