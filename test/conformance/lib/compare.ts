@@ -145,16 +145,23 @@ function compareContainer (where: string, ours: Obj, istio: Obj, out: Difference
   }
 }
 
+const ourStatusKeys = ['restore', 'digest', 'injector'] as const
+
 function compareMap (property: 'labels' | 'annotations', ours: unknown, istio: unknown, out: Difference[]): void {
   const a = isObj(ours) ? ours : {}
   const b = isObj(istio) ? istio : {}
   for (const key of new Set([...Object.keys(a), ...Object.keys(b)])) {
     let x = typeof a[key] === 'string' ? parseJsonText(a[key]) : a[key]
     const y = typeof b[key] === 'string' ? parseJsonText(b[key]) : b[key]
-    // Our status annotation carries one key Istio's has not: `restore`, what uninject needs.
-    if (key === 'sidecar.istio.io/status' && isObj(x) && typeof a[key] === 'string' && /"restore":/.test(a[key])) {
-      const { restore, ...rest } = x
-      out.push({ property, detail: `${key} restore`, ours: restore ?? {}, istio: undefined })
+    // Our status annotation carries keys Istio's has not: `restore` (what uninject needs), `digest` and
+    // `injector` (what audit compares). Each is its own difference, so each needs its own allow-list line.
+    if (key === 'sidecar.istio.io/status' && isObj(x)) {
+      const rest: Obj = { ...x }
+      for (const extra of ourStatusKeys) {
+        if (!Object.hasOwn(rest, extra) || (isObj(y) && Object.hasOwn(y, extra))) continue
+        out.push({ property, detail: `${key} ${extra}`, ours: rest[extra], istio: undefined })
+        delete rest[extra]
+      }
       x = rest
     }
     if (!isDeepStrictEqual(x, y)) out.push({ property, detail: key, ours: x, istio: y })
