@@ -1,6 +1,7 @@
 // Checks that a parsed JSON body is a well-formed AdmissionReview before anything reads it. Every "no"
 // has a stable reason code and a sentence; the HTTP layer answers them with 400. Never recursive: the
 // body is untrusted and a recursive walk overflows the stack from ~10k levels of nesting.
+import { exceedsDepth } from '../core/annotation-value.js'
 import type { AdmissionApiVersion, AdmissionRequest, AdmissionReviewRequest, GroupVersionKind, GroupVersionResource, Operation } from './types.js'
 
 export type MalformedReason =
@@ -31,10 +32,10 @@ export function parseReview (body: unknown, options: { maxDepth?: number } = {})
   if (!isRecord(body)) return malformed('not-an-object', `the body is ${describe(body)}, not an AdmissionReview object`)
   const apiVersion = body.apiVersion
   if (!apiVersions.includes(apiVersion as AdmissionApiVersion)) {
-    return malformed('unsupported-api-version', `apiVersion ${JSON.stringify(apiVersion) ?? 'undefined'} is not one of ${apiVersions.join(', ')}`)
+    return malformed('unsupported-api-version', `apiVersion ${quote(apiVersion)} is not one of ${apiVersions.join(', ')}`)
   }
   if (body.kind !== 'AdmissionReview') {
-    return malformed('wrong-kind', `kind ${JSON.stringify(body.kind) ?? 'undefined'} is not AdmissionReview`)
+    return malformed('wrong-kind', `kind ${quote(body.kind)} is not AdmissionReview`)
   }
   const request = body.request
   if (!isRecord(request)) return malformed('missing-request', 'the AdmissionReview has no request object')
@@ -42,7 +43,7 @@ export function parseReview (body: unknown, options: { maxDepth?: number } = {})
   if (typeof uid !== 'string' || uid === '') return malformed('missing-uid', 'request.uid is missing or not a non-empty string')
   const operation = request.operation
   if (!operations.includes(operation as Operation)) {
-    return malformed('invalid-operation', `request.operation ${JSON.stringify(operation) ?? 'undefined'} is not one of ${operations.join(', ')}`)
+    return malformed('invalid-operation', `request.operation ${quote(operation)} is not one of ${operations.join(', ')}`)
   }
   const parsed: AdmissionRequest = { uid, operation: operation as Operation }
 
@@ -84,6 +85,11 @@ function isRecord (value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
+/** A short string is quoted; anything else is only described (a body field can be megabytes, or nested 100,000 deep). */
+function quote (value: unknown): string {
+  return typeof value === 'string' && value.length <= 64 ? JSON.stringify(value) : describe(value)
+}
+
 function describe (value: unknown): string {
   if (value === null) return 'null'
   if (Array.isArray(value)) return 'an array'
@@ -102,28 +108,4 @@ function readTriple (value: unknown, last: 'kind' | 'resource'): Record<string, 
     out[key] = v
   }
   return out
-}
-
-/**
- * Whether `root` has a container nested more than `limit` levels deep; iterative, stops early.
- * Two parallel stacks and for…in: no tuple or Object.values array per node, which made this 18 % of
- * the server's CPU on 200 KB reviews (BENCHMARKS.md, finding 1). JSON.parse objects have no
- * inherited enumerable keys, so for…in visits exactly their own.
- */
-export function exceedsDepth (root: object, limit: number): boolean {
-  const nodes: object[] = [root]
-  const depths: number[] = [1]
-  while (nodes.length > 0) {
-    const node = nodes.pop() as Record<string, unknown>
-    const depth = depths.pop() as number
-    if (depth > limit) return true
-    for (const key in node) {
-      const child = node[key]
-      if (typeof child === 'object' && child !== null) {
-        nodes.push(child)
-        depths.push(depth + 1)
-      }
-    }
-  }
-  return false
 }

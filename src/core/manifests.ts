@@ -9,6 +9,7 @@ import { podNamespace } from './policy.js'
 import { resolveSettings } from './settings.js'
 import type { SidecarSettings } from './settings.js'
 import { excludedInboundPorts } from './sidecar.js'
+import { checkPodShape } from './pod-shape.js'
 import type { ClusterFacts, InjectorConfig, InjectResult, Pod, ResourceList } from './types.js'
 import { readStatus, uninject } from './uninject.js'
 import { matchWebhook } from './webhook-selectors.js'
@@ -140,8 +141,13 @@ function transformObject (doc: Obj, where: string, operation: Operation, options
   if (path === undefined) return doc
   const template = getPath(doc, path)
   if (!isObj(template)) return doc
-  const pod = podOf(doc, kind, template, options)
   const label = describe(doc, kind, options)
+  const checked = checkPodShape(podOf(doc, kind, template, options))
+  if (!checked.ok) {
+    errors.push(`${label} (${where}): rejected: ${malformedMessage(checked)}`)
+    return doc
+  }
+  const pod = checked.value
   if (operation === 'uninject') {
     if (readStatus(pod) === undefined) return doc
     return setPath(doc, path, templateOf(uninject(pod).pod, kind, template))
@@ -161,6 +167,11 @@ function transformObject (doc: Obj, where: string, operation: Operation, options
 }
 
 export type OfflineResult = InjectResult | { outcome: 'skipped', decision: { inject: false, reason: 'not-selected', message: string }, warnings: string[] }
+
+/** The same words as the webhook's malformed-pod answer; the path is the pod's (a template's for workloads). */
+function malformedMessage (problem: { path: string, expected: string }): string {
+  return `malformed-pod: ${problem.path === '' ? 'the object' : problem.path} must be ${problem.expected}`
+}
 
 /** inject(), preceded by the webhook's selectors when the namespace's labels are known. */
 export function injectOffline (pod: Pod, options: ManifestOptions): OfflineResult {
@@ -236,7 +247,10 @@ export function explainManifests (sources: readonly Source[], options: ManifestO
     const path = templatePaths[kind]
     const template = path === undefined ? undefined : getPath(doc, path)
     if (!isObj(template)) return
-    blocks.push(explainPod(podOf(doc, kind, template, options), `${describe(doc, kind, options)} (${where})`, options))
+    const label = `${describe(doc, kind, options)} (${where})`
+    const checked = checkPodShape(podOf(doc, kind, template, options))
+    if (checked.ok) blocks.push(explainPod(checked.value, label, options))
+    else errors.push(`${label}: rejected: ${malformedMessage(checked)}`)
   }
   for (const { doc, where } of docs) visit(doc, where)
   return { output: blocks.join('\n'), errors }

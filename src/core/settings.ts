@@ -2,9 +2,9 @@
 // (istio-semantics.md §3.10). Invalid values are collected as problems, each naming the annotation
 // and the value, so that the pod is rejected with all of them at once; values Istio ignores when
 // invalid become warnings.
-import { parse as parseYaml } from 'yaml'
 import type { V1Volume, V1VolumeMount } from '@kubernetes/client-node'
 import { annotations } from './annotations.js'
+import { parseJsonAnnotation, parseYamlAnnotation } from './annotation-value.js'
 import {
   parseGoBool, validateBool, validateCidrList, validateInterfaceList, validatePort, validatePortList,
   validateQuantity, validateUint32
@@ -212,13 +212,12 @@ class AnnotationReader {
     const key = annotations.proxyConfig
     const value = this.values[key]
     if (value === undefined) return {}
-    let doc: unknown
-    try {
-      doc = parseYaml(value)
-    } catch (err) {
-      this.reject(key, value, `not valid YAML or JSON: ${(err as Error).message.split('\n')[0] ?? ''}`)
+    const parsed = parseYamlAnnotation(value)
+    if (!parsed.ok) {
+      this.reject(key, value, parsed.reason)
       return {}
     }
+    const doc = parsed.value
     if (doc === null || doc === undefined) return {}
     if (!isRecord(doc)) {
       this.reject(key, value, 'must be a ProxyConfig mapping')
@@ -246,13 +245,12 @@ class AnnotationReader {
   private jsonMap (key: string): Record<string, Record<string, unknown>> | undefined {
     const value = this.values[key]
     if (value === undefined) return undefined
-    let doc: unknown
-    try {
-      doc = JSON.parse(value)
-    } catch {
-      this.reject(key, value, 'must be a JSON object mapping names to definitions')
+    const parsed = parseJsonAnnotation(value)
+    if (!parsed.ok) {
+      this.reject(key, value, `${parsed.reason}; must be a JSON object mapping names to definitions`)
       return undefined
     }
+    const doc = parsed.value
     if (!isRecord(doc) || !Object.values(doc).every(isRecord)) {
       this.reject(key, value, 'must be a JSON object mapping names to definitions')
       return undefined

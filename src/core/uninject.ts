@@ -6,6 +6,8 @@
 // status), and the probes' originals are carried over from the old proxy.
 import type { V1Container } from '@kubernetes/client-node'
 import { annotations } from './annotations.js'
+import { parseJsonAnnotation } from './annotation-value.js'
+import { checkShape, containerShape } from './pod-shape.js'
 import { initName, proxyName, volumeNames } from './sidecar.js'
 import type { Pod } from './types.js'
 
@@ -32,29 +34,29 @@ export interface InjectionStatus {
   restore?: Restore
 }
 
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value)
+
 export function readStatus (pod: Pod): InjectionStatus | undefined {
   const text = pod.metadata?.annotations?.[annotations.status]
   if (text === undefined) return undefined
-  try {
-    const parsed = JSON.parse(text) as Partial<InjectionStatus>
-    const status: InjectionStatus = {
-      initContainers: Array.isArray(parsed.initContainers) ? parsed.initContainers : null,
-      containers: Array.isArray(parsed.containers) ? parsed.containers : null,
-      volumes: Array.isArray(parsed.volumes) ? parsed.volumes : [],
-      imagePullSecrets: Array.isArray(parsed.imagePullSecrets) ? parsed.imagePullSecrets : null,
-      revision: typeof parsed.revision === 'string' ? parsed.revision : 'default'
-    }
-    const restore = wellShaped(parsed.restore)
-    if (restore !== undefined) status.restore = restore
-    return status
-  } catch {
-    // An unreadable status still marks an injected pod: strip what we would have injected.
+  const value = parseJsonAnnotation(text)
+  // An unreadable status still marks an injected pod: strip what we would have injected.
+  if (!value.ok || !isRecord(value.value)) {
     return { initContainers: [initName, proxyName], containers: [proxyName], volumes: Object.values(volumeNames), imagePullSecrets: null, revision: 'default' }
   }
+  const parsed = value.value as Partial<InjectionStatus>
+  const status: InjectionStatus = {
+    initContainers: Array.isArray(parsed.initContainers) ? parsed.initContainers : null,
+    containers: Array.isArray(parsed.containers) ? parsed.containers : null,
+    volumes: Array.isArray(parsed.volumes) ? parsed.volumes : [],
+    imagePullSecrets: Array.isArray(parsed.imagePullSecrets) ? parsed.imagePullSecrets : null,
+    revision: typeof parsed.revision === 'string' ? parsed.revision : 'default'
+  }
+  const restore = wellShaped(parsed.restore)
+  if (restore !== undefined) status.restore = restore
+  return status
 }
-
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value)
 
 /**
  * The parts of a `restore` record that have the shape inject() writes. Anyone may edit the annotation;
@@ -152,19 +154,30 @@ function restoreProbes (container: V1Container, probes: Record<string, Record<st
   return out as unknown as V1Container
 }
 
+export interface RecordedOverrides { containers?: V1Container[], initContainers?: V1Container[] }
+
+const overridesShape = { fields: { containers: { list: containerShape }, initContainers: { list: containerShape } } }
+
+/** proxy.istio.io/overrides, read with the bounds of any annotation and the shape of the pod's own containers. */
+export function readOverrides (text: string): { ok: true, value: RecordedOverrides } | { ok: false, reason: string } {
+  const parsed = parseJsonAnnotation(text)
+  if (!parsed.ok) return { ok: false, reason: `${parsed.reason}; must be JSON` }
+  const checked = checkShape<RecordedOverrides>(parsed.value, overridesShape, '')
+  if (!checked.ok) {
+    const where = checked.path === '' ? 'the value' : checked.path
+    return { ok: false, reason: `must be {"containers": [...], "initContainers": [...]} of containers (${where} is not ${checked.expected})` }
+  }
+  return { ok: true, value: checked.value }
+}
+
 /** The user's istio-proxy / istio-init, as recorded in proxy.istio.io/overrides, back where they stood. */
 function putBackOverrides (pod: Pod, places: NonNullable<Restore['overrides']>, lists: { containers: V1Container[], initContainers: V1Container[] }): void {
   const text = pod.metadata?.annotations?.[annotations.overrides]
   if (text === undefined) return
-  let recorded: unknown
-  try {
-    recorded = JSON.parse(text)
-  } catch {
-    return // an edited, unreadable annotation: the containers cannot be put back
-  }
-  if (!isRecord(recorded)) return
-  const listOf = (v: unknown): V1Container[] => Array.isArray(v) ? v.filter(isRecord) as unknown as V1Container[] : []
-  const queue = { containers: listOf(recorded.containers), initContainers: listOf(recorded.initContainers) }
+  const recorded = readOverrides(text)
+  // An edited, unreadable annotation: the containers cannot be put back (inject() refuses the pod).
+  if (!recorded.ok) return
+  const queue = { containers: [...recorded.value.containers ?? []], initContainers: [...recorded.value.initContainers ?? []] }
   for (const { list, index } of places) {
     const item = queue[list].shift()
     if (item !== undefined) lists[list] = [...lists[list].slice(0, index), item, ...lists[list].slice(index)]

@@ -173,9 +173,9 @@ export function buildServer (options: BuildServerOptions): WebhookServer {
       return await reply.code(400).send({ statusCode: 400, reason: parsed.reason, message: parsed.message })
     }
     const review = parsed.review
-    const pod = podToInject(review.request)
-    const facts = pod === undefined ? {} : await factsFor(pod)
-    const verdict = reviewAdmission(review, options.config(), facts)
+    const input = podToInject(review.request)
+    const facts = input.kind === 'pod' ? await factsFor(input.pod) : {}
+    const verdict = reviewAdmission(review, options.config(), facts, input)
     const durationMs = reply.elapsedTime
     metrics.duration.observe({ decision: verdict.decision }, durationMs / 1000)
     switch (verdict.decision) {
@@ -264,26 +264,36 @@ function errorType (status: number): ErrorType {
 
 function requestIds (request: FastifyRequest): Record<string, unknown> {
   const body = request.body as { request?: AdmissionRequest } | undefined
-  return typeof body?.request?.uid === 'string' ? { uid: body.request.uid } : {}
+  return typeof body?.request?.uid === 'string' ? { uid: bounded(body.request.uid) } : {}
 }
 
+/** Log fields taken from the request are cut to this many characters (a name can be megabytes). */
+export const maxLogField = 256
+
+function bounded (value: string): string {
+  return value.length <= maxLogField ? value : `${value.slice(0, maxLogField)}…`
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value)
+
+/**
+ * Identifiers for the admission log line. Reads the raw object (an UPDATE's or DELETE's is never
+ * shape-checked), so every field is type-checked here and cut to a bounded length.
+ */
 function admissionIds (request: AdmissionRequest): Record<string, unknown> {
-  const metadata = (request.object?.metadata ?? {}) as {
-    name?: unknown
-    generateName?: unknown
-    ownerReferences?: Array<{ kind?: unknown, name?: unknown, controller?: unknown }>
-  }
-  const owner = Array.isArray(metadata.ownerReferences)
-    ? metadata.ownerReferences.find(ref => ref.controller === true) ?? metadata.ownerReferences[0]
-    : undefined
-  const ids: Record<string, unknown> = { uid: request.uid, namespace: request.namespace }
+  const metadata = isRecord(request.object?.metadata) ? request.object.metadata : {}
+  const refs = Array.isArray(metadata.ownerReferences) ? metadata.ownerReferences.filter(isRecord) : []
+  const owner = refs.find(ref => ref.controller === true) ?? refs[0]
+  const ids: Record<string, unknown> = { uid: bounded(request.uid) }
+  if (request.namespace !== undefined) ids.namespace = bounded(request.namespace)
   // Pods made by controllers have no name yet at CREATE: their generateName identifies them.
   const name = typeof metadata.name === 'string' && metadata.name !== '' ? metadata.name : request.name
-  if (name !== undefined && name !== '') ids.name = name
-  else if (typeof metadata.generateName === 'string') ids.generateName = metadata.generateName
+  if (name !== undefined && name !== '') ids.name = bounded(name)
+  else if (typeof metadata.generateName === 'string') ids.generateName = bounded(metadata.generateName)
   ids.operation = request.operation
-  if (owner !== undefined && typeof owner.kind === 'string' && typeof owner.name === 'string') ids.owner = `${owner.kind}/${owner.name}`
-  if (request.resource !== undefined) ids.resource = request.resource.resource
+  if (owner !== undefined && typeof owner.kind === 'string' && typeof owner.name === 'string') ids.owner = bounded(`${owner.kind}/${owner.name}`)
+  if (request.resource !== undefined) ids.resource = bounded(request.resource.resource)
   if (request.dryRun === true) ids.dryRun = true
   return ids
 }

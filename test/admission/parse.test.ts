@@ -1,5 +1,6 @@
 import t from 'tap'
-import { exceedsDepth, maxObjectDepth, parseReview } from '../../src/admission/parse.js'
+import { exceedsDepth } from '../../src/core/annotation-value.js'
+import { maxObjectDepth, parseReview } from '../../src/admission/parse.js'
 import type { MalformedReason } from '../../src/admission/parse.js'
 import { reviewFor, samplePod } from '../helpers/webhook.js'
 
