@@ -147,11 +147,30 @@ function restoreProbes (container: V1Container, probes: Record<string, Record<st
   const originals = probes[container.name]
   if (originals === undefined) return container
   const out: Record<string, unknown> = { ...container }
-  for (const [kind, handler] of Object.entries(originals)) {
-    if (kind === 'preStop' || kind === 'postStart') out.lifecycle = { ...(out.lifecycle as object), [kind]: handler }
-    else out[kind] = handler
+  for (const [kind, recorded] of Object.entries(originals)) {
+    if (kind === 'preStop' || kind === 'postStart') {
+      const lifecycle = isRecord(out.lifecycle) ? out.lifecycle : {}
+      out.lifecycle = { ...lifecycle, [kind]: restoreHandler(lifecycle[kind], recorded) }
+    } else out[kind] = restoreHandler(out[kind], recorded)
   }
   return out as unknown as V1Container
+}
+
+/**
+ * The handler before its rewrite, from the rewritten one and the replaced fields inject() recorded.
+ * Older status annotations recorded the whole handler; merging it the same way gives the same result.
+ */
+function restoreHandler (current: unknown, recorded: Handler): Handler {
+  const out: Handler = isRecord(current) ? { ...current } : {}
+  // tcpSocket and grpc actions were turned into an httpGet on the agent.
+  if (recorded.tcpSocket !== undefined || recorded.grpc !== undefined) delete out.httpGet
+  for (const [key, value] of Object.entries(recorded)) {
+    if (key === 'httpGet' && isRecord(value) && isRecord(out.httpGet)) {
+      const { path: _path, port: _port, scheme: _scheme, ...kept } = out.httpGet
+      out.httpGet = { ...value, ...kept }
+    } else out[key] = value
+  }
+  return out
 }
 
 export interface RecordedOverrides { containers?: V1Container[], initContainers?: V1Container[] }

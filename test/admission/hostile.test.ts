@@ -195,3 +195,19 @@ t.test('a malformed review is a 400 that does not echo its fields', async t => {
     t.ok(answer.raw.length < 1024, `${name}: the 400 is short (${answer.raw.length} bytes)`)
   }
 })
+
+t.test('the answer grows with what injection adds, not with the pod: probe headers are not copied into the status', async t => {
+  const withHeaders = (count: number): Record<string, any> => podWith(p => {
+    p.spec.containers[0].readinessProbe.httpGet.httpHeaders = Array.from({ length: count }, (_, i) => ({ name: `X-Header-${i}`, value: 'v'.repeat(40) }))
+    p.spec.containers[0].livenessProbe = structuredClone(p.spec.containers[0].readinessProbe)
+  })
+  const small = withHeaders(0)
+  const large = withHeaders(20_000)
+  const [a, b] = [await review(small), await review(large)]
+  applied(t, large, b)
+  const requestGrowth = JSON.stringify(reviewFor(large)).length - JSON.stringify(reviewFor(small)).length
+  const answerGrowth = b.raw.length - a.raw.length
+  // The agent needs the headers once (ISTIO_KUBE_APP_PROBERS, as Istio writes it): base64 of one
+  // escaped copy is ~1.4× the headers. Copies in the status annotation made it > 4×.
+  t.ok(answerGrowth < 2 * requestGrowth, `answer grew ${answerGrowth} bytes for ${requestGrowth} more request bytes`)
+})
