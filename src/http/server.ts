@@ -36,6 +36,12 @@ export interface ServerTimeouts {
   connectionsCheckingIntervalMs: number
   /** Time allowed for a TLS handshake (Node's default is 120 s; the API server's client gives up at 10 s). */
   handshakeTimeoutMs: number
+  /**
+   * Time allowed to write an answer once it is ready. Node has no write timeout: a client that never
+   * reads keeps its answer (and socket) in memory for ever. The API server reads at once and gives up
+   * after at most 30 s, so a write still pending after this long is from a client that is not reading.
+   */
+  writeTimeoutMs: number
 }
 
 export const defaultTimeouts: ServerTimeouts = {
@@ -43,8 +49,30 @@ export const defaultTimeouts: ServerTimeouts = {
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
   connectionsCheckingIntervalMs: 1_000,
-  handshakeTimeoutMs: 10_000
+  handshakeTimeoutMs: 10_000,
+  writeTimeoutMs: 10_000
 }
+
+/**
+ * How much review work may be in memory at once. A review in progress costs about 6× its body in V8
+ * heap (the JSON string, the parsed object, the core's copies; measured in docs/operations.md,
+ * "Resource bounds"), so the byte budget is what the heap cap leaves after the process's own ~60 MiB,
+ * divided by that factor, with room to spare. Above it, a new review waits up to `waitMs` for room,
+ * then gets 429 with Retry-After (any non-2xx is a call failure for the API server, handled by the
+ * webhook's failurePolicy; 429 keeps overload apart from the 503 of a draining pod in logs and metrics).
+ */
+export interface InFlightBudget {
+  /** Body bytes of the reviews being answered (an answer not yet written counts its own bytes). */
+  bytes: number
+  requests: number
+  /** How long a review may wait for room before it is refused. */
+  waitMs: number
+}
+
+export const defaultBudget: InFlightBudget = { bytes: 24 * 1024 * 1024, requests: 64, waitMs: 2_000 }
+
+/** Messages taken from a request (fastify's errors quote a header or field) are cut to this length. */
+export const maxMessageLength = 512
 
 /**
  * Largest body accepted. A review carries object + oldObject (UPDATE), each up to the API server's
@@ -71,6 +99,7 @@ export interface BuildServerOptions {
   bodyLimitBytes?: number
   /** Extra readiness condition (e.g. "config loaded"); the server adds "not draining". */
   isReady?: () => boolean
+  budget?: Partial<InFlightBudget>
 }
 
 export interface ShutdownOptions {
@@ -142,6 +171,45 @@ export function buildServer (options: BuildServerOptions): WebhookServer {
   // Only JSON is parsed: fastify's default text/plain parser would hand a string to the handler.
   app.removeContentTypeParser('text/plain')
 
+  const limit = options.bodyLimitBytes ?? bodyLimitBytes
+  const admit = budgetGate({ ...defaultBudget, ...options.budget })
+  // Admission before the body is read: a review that must wait has its bytes left in the socket.
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.method !== 'POST' || request.routeOptions.url !== '/inject') return
+    const length = Number(request.headers['content-length'])
+    // Without a length (chunked) the body may be anything up to the limit; above it fastify answers 413.
+    const charge = Number.isFinite(length) && length >= 0 ? Math.min(length, limit) : limit
+    const ticket = await admit(charge)
+    if (ticket === undefined) {
+      request.log.warn({ statusCode: 429, reason: 'overloaded', ...admit.usage() }, 'refused a review: the in-flight budget is spent')
+      return await reply.code(429).header('retry-after', '1').send({ statusCode: 429, reason: 'overloaded', message: 'too many reviews in progress; retry later' })
+    }
+    // A client that went away while waiting: its room goes back at once ('close' has been emitted).
+    if (request.raw.socket === null || request.raw.socket.destroyed) {
+      ticket.release()
+      return
+    }
+    // 'close' comes once the answer is written or the connection is gone, whichever is first.
+    reply.raw.once('close', ticket.release)
+    ;(request as RequestWithTicket)[ticketKey] = ticket
+  })
+  app.addHook('onSend', async (request, reply, payload) => {
+    // The body and its parsed object are garbage from here on: the answer is what stays in memory.
+    const ticket = (request as RequestWithTicket)[ticketKey]
+    if (ticket !== undefined && typeof payload === 'string') ticket.recharge(Buffer.byteLength(payload))
+    const raw = reply.raw
+    const timer = setTimeout(() => {
+      if (raw.writableFinished) return
+      request.log.warn({ writeTimeoutMs: timeouts.writeTimeoutMs }, 'the client did not read its answer in time; closing the connection')
+      raw.destroy()
+    }, timeouts.writeTimeoutMs)
+    timer.unref()
+    const stop = (): void => { clearTimeout(timer) }
+    raw.once('finish', stop)
+    raw.once('close', stop)
+    return payload
+  })
+
   let draining = false
   app.addHook('onRequest', async (_request, reply) => {
     // While draining every answer closes its connection, so that the client reconnects, and reaches
@@ -156,8 +224,15 @@ export function buildServer (options: BuildServerOptions): WebhookServer {
       return reply.code(500).send({ statusCode: 500, reason: 'internal-error', message: 'internal error; see the webhook log' })
     }
     const reason = fastifyReasons[error.code] ?? error.code
-    request.log.warn({ statusCode: status, reason }, 'refused a request: %s', error.message)
-    return reply.code(status).send({ statusCode: status, reason, message: error.message })
+    const message = bounded(error.message, maxMessageLength)
+    request.log.warn({ statusCode: status, reason }, 'refused a request: %s', message)
+    return reply.code(status).send({ statusCode: status, reason, message })
+  })
+
+  // Every error answer has the same shape: {statusCode, reason, message}.
+  app.setNotFoundHandler((request, reply) => {
+    const message = `no route for ${bounded(request.method, 16)} ${bounded(request.url.split('?')[0] ?? '', 128)}; the webhook serves POST /inject`
+    return reply.code(404).send({ statusCode: 404, reason: 'not-found', message })
   })
 
   app.addHook('onResponse', async (request, reply) => {
@@ -169,8 +244,9 @@ export function buildServer (options: BuildServerOptions): WebhookServer {
   app.post('/inject', async (request, reply) => {
     const parsed = parseReview(request.body)
     if (!parsed.ok) {
-      request.log.warn({ statusCode: 400, reason: parsed.reason }, 'refused a malformed AdmissionReview: %s', parsed.message)
-      return await reply.code(400).send({ statusCode: 400, reason: parsed.reason, message: parsed.message })
+      const message = bounded(parsed.message, maxMessageLength)
+      request.log.warn({ statusCode: 400, reason: parsed.reason }, 'refused a malformed AdmissionReview: %s', message)
+      return await reply.code(400).send({ statusCode: 400, reason: parsed.reason, message })
     }
     const review = parsed.review
     const input = podToInject(review.request)
@@ -256,7 +332,78 @@ const fastifyReasons: Record<string, string> = {
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'invalid-content-length'
 }
 
+interface Ticket {
+  /** Counts `bytes` instead of what was charged so far (the answer replaces the request). */
+  recharge: (bytes: number) => void
+  /** Gives the room back; later calls do nothing. */
+  release: () => void
+}
+
+const ticketKey = Symbol('in-flight ticket')
+type RequestWithTicket = FastifyRequest & { [ticketKey]?: Ticket }
+
+interface Gate {
+  (bytes: number): Promise<Ticket | undefined>
+  usage: () => { inFlightBytes: number, inFlightRequests: number, waiting: number }
+}
+
+/**
+ * A first-come, first-served gate over bytes and requests. A review larger than the whole byte
+ * budget still gets in when nothing else is in flight (the body limit bounds it), so no legal review
+ * is refused for ever.
+ */
+function budgetGate (budget: InFlightBudget): Gate {
+  let bytes = 0
+  let requests = 0
+  const queue: Array<{ bytes: number, admit: () => void }> = []
+  const fits = (n: number): boolean => requests < budget.requests && (bytes + n <= budget.bytes || requests === 0)
+  const take = (n: number): Ticket => {
+    bytes += n
+    requests++
+    let held = n
+    let released = false
+    return {
+      recharge (next) {
+        if (released) return
+        bytes += next - held
+        held = next
+        wake()
+      },
+      release () {
+        if (released) return
+        released = true
+        bytes -= held
+        requests--
+        wake()
+      }
+    }
+  }
+  const wake = (): void => {
+    while (queue.length > 0 && fits((queue[0] as { bytes: number }).bytes)) queue.shift()?.admit()
+  }
+  const gate = async (n: number): Promise<Ticket | undefined> => {
+    if (queue.length === 0 && fits(n)) return take(n)
+    return await new Promise(resolve => {
+      const entry = {
+        bytes: n,
+        admit: () => {
+          clearTimeout(timer)
+          resolve(take(n))
+        }
+      }
+      const timer = setTimeout(() => {
+        queue.splice(queue.indexOf(entry), 1)
+        resolve(undefined)
+        wake()
+      }, budget.waitMs)
+      queue.push(entry)
+    })
+  }
+  return Object.assign(gate, { usage: () => ({ inFlightBytes: bytes, inFlightRequests: requests, waiting: queue.length }) })
+}
+
 function errorType (status: number): ErrorType {
+  if (status === 429) return 'overloaded'
   if (status === 413) return 'payload-too-large'
   if (status === 415) return 'unsupported-media-type'
   return status >= 500 ? 'internal' : 'bad-request'
@@ -270,8 +417,8 @@ function requestIds (request: FastifyRequest): Record<string, unknown> {
 /** Log fields taken from the request are cut to this many characters (a name can be megabytes). */
 export const maxLogField = 256
 
-function bounded (value: string): string {
-  return value.length <= maxLogField ? value : `${value.slice(0, maxLogField)}…`
+function bounded (value: string, max = maxLogField): string {
+  return value.length <= max ? value : `${value.slice(0, max)}… (${value.length} characters)`
 }
 
 const isRecord = (value: unknown): value is Record<string, unknown> =>
