@@ -69,7 +69,7 @@ export interface InFlightBudget {
   waitMs: number
 }
 
-export const defaultBudget: InFlightBudget = { bytes: 24 * 1024 * 1024, requests: 64, waitMs: 2_000 }
+export const defaultBudget: InFlightBudget = { bytes: 16 * 1024 * 1024, requests: 64, waitMs: 2_000 }
 
 /** Messages taken from a request (fastify's errors quote a header or field) are cut to this length. */
 export const maxMessageLength = 512

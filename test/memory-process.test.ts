@@ -1,0 +1,103 @@
+// The real `sidecar-injector serve` process under the Deployment's heap cap (--max-old-space-size=256,
+// manifests/deployment.yaml): 16 simultaneous ~3 MiB reviews plus 20 clients that send reviews and
+// never read their answers must not crash it, and other clients must still be served. Before the
+// in-flight budget and the write timeout, this load killed the process (heap out of memory).
+import t from 'tap'
+import { spawn } from 'node:child_process'
+import { readFile } from 'node:fs/promises'
+import { request as httpsRequest } from 'node:https'
+import { connect as tlsConnect } from 'node:tls'
+import type { TLSSocket } from 'node:tls'
+import { createInterface } from 'node:readline'
+import { admissionReview, generatePod } from '../bench/reviews.js'
+import { createTestCa, issueTestServing } from './helpers/certificates.js'
+import { createVolume } from './helpers/volume.js'
+import { reviewFor, samplePod } from './helpers/webhook.js'
+
+t.setTimeout(600_000)
+
+const servername = 'sidecar-injector.sidecar-injector.svc'
+
+async function post (port: number, ca: string, body: string): Promise<{ status: number, bytes: number } | { error: string }> {
+  return await new Promise(resolve => {
+    const req = httpsRequest({
+      host: '127.0.0.1',
+      port,
+      path: '/inject',
+      method: 'POST',
+      ca,
+      servername,
+      agent: false,
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }
+    }, res => {
+      let bytes = 0
+      res.on('data', (chunk: Buffer) => { bytes += chunk.length })
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes }))
+    })
+    req.on('error', err => resolve({ error: err.message }))
+    req.end(body)
+  })
+}
+
+t.test('16 simultaneous 3 MiB reviews and 20 non-reading clients under a 256 MiB heap: no crash, others served', async t => {
+  const ca = await createTestCa()
+  const serving = await issueTestServing(ca)
+  const volume = await createVolume({ 'tls.crt': serving.cert, 'tls.key': serving.key })
+  t.teardown(volume.remove)
+  const loader = process.execArgv.filter(arg => arg.includes('@tapjs/typescript') || arg === '--enable-source-maps')
+  const child = spawn(process.execPath, ['--max-old-space-size=256', ...loader, 'src/cli.ts', 'serve', '--port', '0', '--host', '127.0.0.1',
+    '--tls-cert-file', volume.path('tls.crt'), '--tls-private-key-file', volume.path('tls.key'), '--log-level', 'info'], {
+    cwd: new URL('..', import.meta.url).pathname,
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
+  let stderr = ''
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
+  const exited = new Promise<string>(resolve => child.on('exit', (code, signal) => resolve(`exit ${code} ${signal}`)))
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no 'listening' line within 60 s; stderr: ${stderr}`)), 60_000)
+    child.on('exit', () => reject(new Error(`exited before listening: ${stderr}`)))
+    createInterface({ input: child.stdout }).on('line', line => {
+      const entry = JSON.parse(line) as Record<string, unknown>
+      if (entry.msg === 'listening') { clearTimeout(timer); resolve(entry.port as number) }
+    })
+  })
+
+  // ~3 MiB: 40 containers sharing 20,000 env vars, with kube-controller-manager's managedFields.
+  const large = JSON.stringify(admissionReview(generatePod({ containers: 40, envTotal: 20_000, managedFields: true })))
+  t.ok(large.length > 2.5 * 1024 * 1024 && large.length < 3.5 * 1024 * 1024, `a ${(large.length / 1048576).toFixed(2)} MiB review`)
+
+  // 20 clients send two pipelined reviews each and never read.
+  const silent: TLSSocket[] = []
+  const request = `POST /inject HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(large)}\r\n\r\n${large}`
+  for (let i = 0; i < 20; i++) {
+    const socket = tlsConnect({ host: '127.0.0.1', port, ca: ca.cert, servername })
+    socket.on('error', () => {})
+    socket.pause()
+    socket.write(request)
+    socket.write(request)
+    silent.push(socket)
+  }
+  t.teardown(() => { for (const s of silent) s.destroy() })
+
+  const answers = await Promise.all(Array.from({ length: 16 }, async () => await post(port, ca.cert, large)))
+  const statuses = answers.map(a => 'status' in a ? a.status : a.error)
+  t.ok(answers.every(a => 'status' in a && (a.status === 200 || a.status === 429)), `every large review answered 200 or 429: ${statuses.join(',')}`)
+
+  const small = await post(port, ca.cert, JSON.stringify(reviewFor(samplePod())))
+  t.match(small, { status: 200 }, 'another client is served')
+  // Once the storm has passed, a large review is served again: the budget was given back.
+  let after = await post(port, ca.cert, large)
+  for (let i = 0; i < 20 && 'status' in after && after.status === 429; i++) after = await post(port, ca.cert, large)
+  t.match(after, { status: 200 }, 'a large review is served after the storm')
+  t.equal(child.exitCode, null, 'the process is alive')
+  const outcome = await Promise.race([exited, new Promise<string>(resolve => setTimeout(() => resolve('alive'), 500))])
+  t.equal(outcome, 'alive', stderr.slice(-2000))
+  const largest = answers.reduce((max, a) => 'bytes' in a ? Math.max(max, a.bytes) : max, 0)
+  // Peak resident set of the server (Linux), for docs/operations.md.
+  const status = await readFile(`/proc/${child.pid}/status`, 'utf8').catch(() => '')
+  t.comment(`server peak RSS ${/VmHWM:\s*(\d+ kB)/.exec(status)?.[1] ?? 'unknown'}`)
+  t.comment(`statuses ${statuses.join(',')}; largest answer ${largest} bytes for a ${large.length} byte review`)
+  t.ok(largest < large.length / 4, 'answers are a fraction of the review, not a multiple')
+  child.kill('SIGTERM')
+})
