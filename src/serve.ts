@@ -93,8 +93,10 @@ Every flag has an environment equivalent; a flag wins over its variable.
   --tls-min-version V           INJECTOR_TLS_MIN_VERSION       TLSv1.2 (default) or TLSv1.3
   --config PATH                 INJECTOR_CONFIG                injector config YAML, reloaded on change (default: built-in defaults)
   --log-level LEVEL             INJECTOR_LOG_LEVEL             trace, debug, info (default), warn, error, fatal
-  --drain-seconds N             INJECTOR_DRAIN_SECONDS         on SIGTERM, answer with Connection: close this long before closing (default 10)
+  --drain-seconds N             INJECTOR_DRAIN_SECONDS         on SIGTERM, answer with Connection: close this long before closing (default 10, at most 3600)
 ` + kubeUsage
+
+export const maxDrainSeconds = 3600
 
 const logLevels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']
 
@@ -116,7 +118,11 @@ export function parseServeSettings (args: readonly string[], env: Readonly<Recor
   const port = Number(pick('port', 'INJECTOR_PORT') ?? '9443')
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be an integer from 0 to 65535, got '${pick('port', 'INJECTOR_PORT') ?? ''}'`)
   const drainSeconds = Number(pick('drain-seconds', 'INJECTOR_DRAIN_SECONDS') ?? '10')
-  if (!Number.isFinite(drainSeconds) || drainSeconds < 0) throw new UsageError(`--drain-seconds must be a number >= 0, got '${pick('drain-seconds', 'INJECTOR_DRAIN_SECONDS') ?? ''}'`)
+  // Bounded: Node turns a timer above 2^31-1 ms (24.8 days) into 1 ms, so 3,000,000 s drained at once;
+  // an hour is far beyond any terminationGracePeriodSeconds worth setting for a webhook.
+  if (!Number.isFinite(drainSeconds) || drainSeconds < 0 || drainSeconds > maxDrainSeconds) {
+    throw new UsageError(`--drain-seconds must be a number from 0 to ${maxDrainSeconds}, got '${pick('drain-seconds', 'INJECTOR_DRAIN_SECONDS') ?? ''}'`)
+  }
   const logLevel = pick('log-level', 'INJECTOR_LOG_LEVEL') ?? 'info'
   if (!logLevels.includes(logLevel)) throw new UsageError(`--log-level must be one of ${logLevels.join(', ')}, got '${logLevel}'`)
   const tlsMinVersion = pick('tls-min-version', 'INJECTOR_TLS_MIN_VERSION') ?? 'TLSv1.2'

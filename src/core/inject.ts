@@ -14,7 +14,7 @@ import type { AnnotationProblem, ClusterFacts, InjectorConfig, InjectResult, Pod
 import { readOverrides, uninject } from './uninject.js'
 import type { InjectionStatus, Restore } from './uninject.js'
 import { findWorkload } from './workload.js'
-import { parseJsonAnnotation } from './annotation-value.js'
+import { maxAnnotationBytes, parseJsonAnnotation } from './annotation-value.js'
 
 const proberEnv = 'ISTIO_KUBE_APP_PROBERS'
 const scrapeEnv = 'ISTIO_PROMETHEUS_ANNOTATIONS'
@@ -24,6 +24,12 @@ export function inject (pod: Pod, request: RequestInfo, config: InjectorConfig, 
   const { decision } = policy
   if (!decision.inject) return { outcome: 'skipped', decision, warnings: policy.warnings }
 
+  // The API server refuses a pod whose annotations exceed 256 KiB together; a mutating webhook sees it
+  // before that check. Refused here, naming the largest, rather than parsed or copied into the status.
+  const oversized = checkAnnotationsSize(pod.metadata?.annotations ?? {})
+  if (oversized !== undefined) {
+    return { outcome: 'rejected', decision, problems: [oversized], message: formatProblems([oversized]), warnings: policy.warnings }
+  }
   // An edited overrides annotation would put ill-typed containers back into the pod: refused first.
   const overrides = pod.metadata?.annotations?.[annotations.overrides]
   if (decision.reinjection && overrides !== undefined) {
@@ -94,6 +100,23 @@ export function inject (pod: Pod, request: RequestInfo, config: InjectorConfig, 
   if (layout.initContainers.length > 0 || base.spec?.initContainers !== undefined) spec.initContainers = layout.initContainers
   const injected: Pod = { ...base, metadata: { ...base.metadata, labels: podLabels, annotations: podAnnotations }, spec }
   return { outcome: 'injected', decision, pod: injected, warnings }
+}
+
+function checkAnnotationsSize (values: Record<string, string>): AnnotationProblem | undefined {
+  let total = 0
+  let largest = ''
+  let largestSize = -1
+  for (const [key, value] of Object.entries(values)) {
+    const size = Buffer.byteLength(key) + Buffer.byteLength(value)
+    total += size
+    if (size > largestSize) { largest = key; largestSize = size }
+  }
+  if (total <= maxAnnotationBytes) return undefined
+  return {
+    annotation: largest,
+    value: values[largest] ?? '',
+    reason: `the pod's annotations total ${total} bytes, over the API server's limit of ${maxAnnotationBytes / 1024} KiB for all of them together; this one is the largest (${largestSize} bytes)`
+  }
 }
 
 /** Records the previous value of every key the injection added, changed or removed (null: was absent). */

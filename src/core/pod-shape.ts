@@ -9,7 +9,8 @@
 import type { Pod } from './types.js'
 
 type Leaf = 'string' | 'boolean' | 'integer' | 'int-or-string' | 'object' | 'any'
-type Shape = Leaf | { list: Shape } | { map: Shape } | { fields: Readonly<Record<string, Shape>> }
+/** `required`: fields the core reads without a fallback (the API server requires them too). */
+type Shape = Leaf | { list: Shape } | { map: Shape } | { fields: Readonly<Record<string, Shape>>, required?: readonly string[] }
 
 const stringList: Shape = { list: 'string' }
 const stringMap: Shape = { map: 'string' }
@@ -22,7 +23,7 @@ const handler: Shape = {
         port: 'int-or-string',
         host: 'string',
         scheme: 'string',
-        httpHeaders: { list: { fields: { name: 'string', value: 'string' } } }
+        httpHeaders: { list: { fields: { name: 'string', value: 'string' }, required: ['name'] } }
       }
     },
     tcpSocket: { fields: { port: 'int-or-string', host: 'string' } },
@@ -45,6 +46,7 @@ const probe: Shape = {
 
 /** The container fields the core reads, rewrites or merges (probes, ports, env, mounts, security). */
 export const containerShape: Shape = {
+  required: ['name'],
   fields: {
     name: 'string',
     image: 'string',
@@ -52,9 +54,9 @@ export const containerShape: Shape = {
     restartPolicy: 'string',
     command: stringList,
     args: stringList,
-    ports: { list: { fields: { name: 'string', containerPort: 'integer', hostPort: 'integer', protocol: 'string', hostIP: 'string' } } },
-    env: { list: { fields: { name: 'string', value: 'string', valueFrom: 'object' } } },
-    volumeMounts: { list: { fields: { name: 'string', mountPath: 'string', readOnly: 'boolean', subPath: 'string' } } },
+    ports: { list: { fields: { name: 'string', containerPort: 'integer', hostPort: 'integer', protocol: 'string', hostIP: 'string' }, required: ['containerPort'] } },
+    env: { list: { fields: { name: 'string', value: 'string', valueFrom: 'object' }, required: ['name'] } },
+    volumeMounts: { list: { fields: { name: 'string', mountPath: 'string', readOnly: 'boolean', subPath: 'string' }, required: ['name', 'mountPath'] } },
     readinessProbe: probe,
     livenessProbe: probe,
     startupProbe: probe,
@@ -86,7 +88,7 @@ const podShape: Shape = {
         labels: stringMap,
         annotations: stringMap,
         ownerReferences: {
-          list: { fields: { apiVersion: 'string', kind: 'string', name: 'string', uid: 'string', controller: 'boolean' } }
+          list: { fields: { apiVersion: 'string', kind: 'string', name: 'string', uid: 'string', controller: 'boolean' }, required: ['apiVersion', 'kind', 'name'] }
         }
       }
     },
@@ -97,7 +99,7 @@ const podShape: Shape = {
         serviceAccountName: 'string',
         containers: { list: containerShape },
         initContainers: { list: containerShape },
-        volumes: { list: { fields: { name: 'string' } } }
+        volumes: { list: { fields: { name: 'string' }, required: ['name'] } }
       }
     }
   }
@@ -163,6 +165,12 @@ function walk (value: unknown, shape: Shape, path: string, problem: Array<{ path
       if (problem.length > 0) return value
     }
     return value
+  }
+  for (const key of shape.required ?? []) {
+    if (value[key] === undefined || value[key] === null) {
+      problem.push({ path: child(path, key), expected: 'present (it is required)' })
+      return value
+    }
   }
   let out: Record<string, unknown> | undefined
   for (const [key, fieldShape] of Object.entries(shape.fields)) {
