@@ -140,7 +140,9 @@ function apply (review: Json, m: Mutation): void {
       if (parent !== undefined && !Array.isArray(parent)) setOwn(parent, m.key, m.value)
       return
     }
-    default: {
+    case 'swap':
+    case 'delete':
+    case 'truncate': {
       const parent = parentOf(review, m.path)
       const key = m.path[m.path.length - 1] as string | number
       if (parent === undefined || !Object.hasOwn(parent, key)) return
