@@ -9,12 +9,16 @@ NODE_VERSION := 24.21.0
 NODE_MAJOR := $(firstword $(subst ., ,$(NODE_VERSION)))
 NODE_DIR := $(CURDIR)/.tools/node
 SYSTEM_NODE_OK := $(shell node -e 'process.exit(+process.versions.node.split(".")[0] >= $(NODE_MAJOR) ? 0 : 1)' 2>/dev/null && echo yes)
-# iptables and ip live in sbin, which a non-login shell's PATH may lack.
-export PATH := $(PATH):/usr/sbin:/sbin
+# iptables and ip live in sbin, and Go in /usr/local/go/bin, which a non-login shell's PATH may lack.
+export PATH := $(PATH):/usr/sbin:/sbin:/usr/local/go/bin
 ifeq ($(SYSTEM_NODE_OK),yes)
 NODE_TOOL :=
 else
 NODE_TOOL := $(NODE_DIR)/node_modules/.bin/node
+# npm finds its global config next to the node that runs it; keep the machine's (registry, CA file).
+ifndef NPM_CONFIG_GLOBALCONFIG
+export NPM_CONFIG_GLOBALCONFIG := $(shell npm config get globalconfig 2>/dev/null)
+endif
 export PATH := $(NODE_DIR)/node_modules/.bin:$(PATH)
 endif
 
@@ -26,7 +30,10 @@ node: $(NODE_TOOL) ## Provide Node 24 (the machine's if new enough, else .tools/
 	@node --version
 $(NODE_DIR)/node_modules/.bin/node:
 	@echo "machine's node is $$(node --version 2>/dev/null || echo absent); installing node@$(NODE_VERSION) from the npm registry into .tools/node" >&2
-	npm install --no-audit --no-fund --no-save --prefix $(NODE_DIR) node@$(NODE_VERSION)
+	@# A project of its own in .tools/node, not --prefix: --prefix also moves npm's global config
+	@# (<prefix>/etc/npmrc), and with it settings such as the registry's CA file.
+	mkdir -p $(NODE_DIR) && echo '{"private": true}' > $(NODE_DIR)/package.json
+	cd $(NODE_DIR) && npm install --no-audit --no-fund --no-save node@$(NODE_VERSION)
 	@$@ --version >/dev/null
 
 # npm ci writes node_modules/.package-lock.json: installs run again only when the lock file changes
@@ -38,6 +45,14 @@ node_modules/.package-lock.json: package-lock.json $(NODE_TOOL)
 
 build: node_modules ## Compile src/ to dist/
 	npm run build
+
+# A symlink to bin/sidecar-injector (which runs dist/cli.js with the project's Node) in a directory on PATH.
+BINDIR ?= $(if $(filter 0,$(shell id -u)),/usr/local/bin,$(HOME)/.local/bin)
+install-cli: build ## Put the `sidecar-injector` command on PATH (BINDIR=/usr/local/bin as root, ~/.local/bin otherwise)
+	mkdir -p $(BINDIR)
+	ln -sf $(CURDIR)/bin/sidecar-injector $(BINDIR)/sidecar-injector
+	@case ":$$PATH:" in *":$(BINDIR):"*) ;; *) echo "note: $(BINDIR) is not on your PATH: export PATH=\"$(BINDIR):\$$PATH\"" >&2 ;; esac
+	@$(BINDIR)/sidecar-injector --version
 
 lint: node_modules ## Lint with eslint (neostandard + type-aware rules)
 	npm run lint
@@ -71,10 +86,24 @@ e2e-build: build
 	npm run build:e2e
 
 e2e: node_modules $(if $(KUBECONFIG),,system-deps-e2e control-plane) e2e-build ## End-to-end suite against a real API server (local control plane, or KUBECONFIG)
+	@if [ -n "$$KUBECONFIG" ]; then echo "make e2e: KUBECONFIG is set ($$KUBECONFIG): running against that cluster instead of a local control plane" >&2; fi
 	npm run e2e -- $(E2E_ARGS)
 
 demo: node_modules system-deps-e2e control-plane e2e-build ## Local API server + webhook: inject a Bookinfo-like app, print it, tear down
 	npm run demo
+
+helm: ## Build helm v4 from the Go module proxy into ~/.cache (once; HELM_BIN skips it)
+	scripts/build-helm.sh >/dev/null
+
+cert-manager: ## Build cert-manager's controllers and CA injector from the Go module proxy into ~/.cache (once)
+	scripts/build-cert-manager.sh >/dev/null
+
+# Always the local control plane: the injector runs on 127.0.0.1 and the chart points webhook.url at it.
+helm-test: node_modules system-deps-e2e control-plane helm cert-manager e2e-build ## The chart judged by real helm: lint, chart = manifests/, dry-runs, install/upgrade/uninstall, cert-manager loop
+	env -u KUBECONFIG npm run e2e -- test/helm/render.test.ts test/helm/install.test.ts test/helm/cert-manager.test.ts
+
+chart-docs: node_modules ## Regenerate the values table of charts/sidecar-injector/README.md from values.yaml
+	node test/helpers/chart-values-table.ts --write
 
 e2e-kind: ## The e2e suite on a kind cluster, webhook installed from manifests/ (needs Docker and kind)
 	scripts/e2e-kind.sh
@@ -85,4 +114,4 @@ bench: build ## Benchmarks (core, admission vs a baseline, cold start, profile) 
 clean: ## Remove build output and test caches
 	rm -rf dist dist-e2e dist-bench .tap
 
-.PHONY: system-deps-test system-deps-e2e node help build lint typecheck unit test snap clean examples golden control-plane e2e-build e2e demo e2e-kind bench
+.PHONY: helm cert-manager helm-test chart-docs install-cli system-deps-test system-deps-e2e node help build lint typecheck unit test snap clean examples golden control-plane e2e-build e2e demo e2e-kind bench

@@ -1,4 +1,4 @@
-// Times a synchronous operation the way perf-reliability.md §4 asks: warm up first (so V8 has
+// Times a synchronous operation the way docs/benchmarks.md describes: warm up first (so V8 has
 // optimised the code), then several runs of a calibrated number of iterations, each iteration timed
 // with process.hrtime.bigint into an HDR histogram and each run's CPU time taken with
 // process.cpuUsage; the figure reported is the median over the runs of the CPU time per operation.

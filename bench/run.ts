@@ -2,7 +2,7 @@
 //
 //   node --expose-gc dist-bench/bench/run.js [--quick] [--only core,admission,cold-start,profile]
 //
-// Method: ../shared/reference/perf-reliability.md §4 (as summarised in BENCHMARKS.md). The servers are
+// Method: docs/benchmarks.md. The servers are
 // pinned to CPU 0 and this process (the load generator) to CPU 1 when taskset exists.
 import { execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -80,7 +80,8 @@ async function main (): Promise<void> {
       return p as Part
     }))
   const quick = values.quick
-  const outDir = values.out ?? `${repoRoot}bench/results`
+  // A --quick run is a smoke test: its figures never replace the committed full-run results.
+  const outDir = values.out ?? (values.quick ? `${repoRoot}bench/results/quick` : `${repoRoot}bench/results`)
   const log = (line: string): void => { process.stdout.write(`${line}\n`) }
 
   const coreOptions: MeasureOptions = quick

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url'
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url))
 export const cliPath = `${repoRoot}dist/cli.js`
 export const baselinePath = `${repoRoot}dist-bench/bench/baseline-server.js`
-/** The name the API server puts in SNI for the default Service (perf-reliability.md §1.2). */
+/** The name the API server puts in SNI for the default Service (docs/benchmarks.md). */
 export const serverName = 'sidecar-injector.sidecar-injector.svc'
 
 export interface Certificates { dir: string, ca: Buffer, cert: string, key: string }

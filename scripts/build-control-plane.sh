@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the control-plane binaries the e2e suite and `make demo` run: kube-apiserver, etcd and
 # kubectl, from the Go module proxy, with the module pinned in test/e2e/control-plane/go.mod+go.sum.
-# Recipe: shared/reference/local-control-plane.md §1–§2 (a throwaway module requiring
+# Recipe: docs/testing.md (a throwaway module requiring
 # k8s.io/kubernetes, each staging module replaced by its v0.X.Y release; etcd at the version that
 # k8s release pins).
 #

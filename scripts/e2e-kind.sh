@@ -17,6 +17,8 @@ APP_NS=bookinfo
 for tool in docker kind kubectl node; do
   command -v "$tool" >/dev/null || { echo "make e2e-kind needs $tool on PATH" >&2; exit 1; }
 done
+# The docker command is only a client: kind needs a running engine behind it.
+docker info >/dev/null 2>&1 || { echo "make e2e-kind needs a running Docker engine: 'docker info' fails (is the daemon started, and may this user use it?)" >&2; exit 1; }
 
 if ! kind get clusters 2>/dev/null | grep -qx "$CLUSTER"; then
   kind create cluster --name "$CLUSTER" --image "$NODE_IMAGE" --wait 180s

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // The `sidecar-injector` binary: dispatches to one command module. One of the two composition roots
 // (with src/serve.ts) that touch `process`.
+import { readFileSync } from 'node:fs'
+import { describeError } from './cli/errors.js'
 import type { CliCommand, CliIo } from './cli/io.js'
 import { UsageError } from './cli/io.js'
 
@@ -19,7 +21,17 @@ const commands: Record<string, { summary: string, load: Loader }> = {
 
 function usage (): string {
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`)
-  return `usage: sidecar-injector <command> [flags]\n\ncommands:\n${lines.join('\n')}\n\nRun 'sidecar-injector <command> --help' for the flags of a command.\n`
+  return `usage: sidecar-injector <command> [flags]\n\ncommands:\n${lines.join('\n')}\n\nRun 'sidecar-injector <command> --help' for the flags of a command; --version prints the version.\n`
+}
+
+/** The version in package.json, which sits one level above both src/ and dist/ (and in the image). */
+function version (): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: unknown }
+    return typeof pkg.version === 'string' ? pkg.version : 'unknown'
+  } catch {
+    return 'unknown'
+  }
 }
 
 async function main (argv: readonly string[]): Promise<number> {
@@ -35,6 +47,10 @@ async function main (argv: readonly string[]): Promise<number> {
     io.stdout(usage())
     return name === undefined ? 2 : 0
   }
+  if (name === '--version' || name === 'version') {
+    io.stdout(`sidecar-injector ${version()} (node ${process.versions.node})\n`)
+    return 0
+  }
   const command = commands[name]
   if (command === undefined) {
     io.stderr(`sidecar-injector: unknown command '${name}'\n\n${usage()}`)
@@ -48,7 +64,10 @@ async function main (argv: readonly string[]): Promise<number> {
       io.stderr(`sidecar-injector ${name}: ${err.message}\n`)
       return 2
     }
-    throw err
+    // Anything else is one line too; SIDECAR_INJECTOR_DEBUG=1 adds the stack for a bug report.
+    io.stderr(`sidecar-injector ${name}: ${describeError(err)}\n`)
+    if (io.env.SIDECAR_INJECTOR_DEBUG === '1' && err instanceof Error && err.stack !== undefined) io.stderr(`${err.stack}\n`)
+    return 1
   }
 }
 

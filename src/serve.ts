@@ -8,6 +8,7 @@ import { pino } from 'pino'
 import type { Logger } from 'pino'
 import { Registry } from 'prom-client'
 import type { CliCommand, CliIo } from './cli/io.js'
+import { describeError } from './cli/errors.js'
 import { UsageError } from './cli/io.js'
 import { defaultConfig, formatConfigProblems, parseConfig } from './core/config.js'
 import type { InjectorConfig } from './core/types.js'
@@ -64,8 +65,8 @@ export interface RunningServer {
   config: () => InjectorConfig
   /** Re-reads the config file now (the watcher does this on change). */
   reloadConfig: () => Promise<void>
-  /** Readiness false, drain, close; stops the watchers. */
-  shutdown: () => Promise<void>
+  /** Readiness false, drain (settings.drainSeconds unless given), close; stops the watchers. */
+  shutdown: (drainSeconds?: number) => Promise<void>
 }
 
 const flagOptions = {
@@ -92,8 +93,11 @@ Every flag has an environment equivalent; a flag wins over its variable.
   --tls-private-key-file PATH   INJECTOR_TLS_PRIVATE_KEY_FILE  its private key (PEM), reloaded on change
   --tls-min-version V           INJECTOR_TLS_MIN_VERSION       TLSv1.2 (default) or TLSv1.3
   --config PATH                 INJECTOR_CONFIG                injector config YAML, reloaded on change (default: built-in defaults)
-  --log-level LEVEL             INJECTOR_LOG_LEVEL             trace, debug, info (default), warn, error, fatal
+  --log-level LEVEL             INJECTOR_LOG_LEVEL             trace, debug, info (default), warn, error, fatal, silent
   --drain-seconds N             INJECTOR_DRAIN_SECONDS         on SIGTERM, answer with Connection: close this long before closing (default 10, at most 3600)
+
+SIGTERM drains for --drain-seconds (a second SIGTERM changes nothing). Ctrl-C (SIGINT) closes without
+that wait once in-flight requests end; a second Ctrl-C exits at once.
 ` + kubeUsage
 
 export const maxDrainSeconds = 3600
@@ -185,7 +189,11 @@ export async function startServer (settings: ServeSettings, deps: ServeDependenc
   let config = defaultConfig()
   let configText: string | undefined
   if (settings.configFile !== undefined) {
-    configText = await readFile(settings.configFile, 'utf8')
+    try {
+      configText = await readFile(settings.configFile, 'utf8')
+    } catch (err) {
+      throw new Error(`cannot read the config file: ${describeError(err)}`)
+    }
     const parsed = parseConfig(configText)
     if (!parsed.ok) throw new Error(`invalid config ${settings.configFile}:\n${formatConfigProblems(parsed.problems)}`)
     config = parsed.config
@@ -264,10 +272,10 @@ export async function startServer (settings: ServeSettings, deps: ServeDependenc
     port,
     config: () => config,
     reloadConfig,
-    async shutdown () {
+    async shutdown (drainSeconds = settings.drainSeconds) {
       stopCertificates()
       configWatcher?.close()
-      await server.shutdown({ drainMs: settings.drainSeconds * 1000 })
+      await server.shutdown({ drainMs: drainSeconds * 1000 })
     }
   }
 }
@@ -291,13 +299,19 @@ export const run: CliCommand = async (args: readonly string[], io: CliIo): Promi
   } catch (err) {
     kube?.stop()
     if (err instanceof UsageError) throw err
-    logger.fatal({ err }, 'cannot start: %s', (err as Error).message)
-    return 1
+    // One line for a person (src/cli.ts prints it on stderr), not a JSON log line with a stack.
+    throw new Error(`cannot start: ${describeError(err)}`)
   }
-  // Listeners stay installed: a second signal during the drain must not kill the process mid-request.
+  // Listeners stay installed: a second SIGTERM (the kubelet's) during the drain must not kill the
+  // process mid-request. Ctrl-C is a person at a terminal: no endpoint propagation to wait for, so no
+  // drain delay, and a second Ctrl-C means now.
   let stopping = false
   const signal = await new Promise<NodeJS.Signals>(resolve => {
     const onSignal = (received: NodeJS.Signals): void => {
+      if (stopping && received === 'SIGINT') {
+        logger.warn({ signal: received }, 'second interrupt: exiting now')
+        process.exit(130)
+      }
       if (stopping) {
         logger.warn({ signal: received }, 'already shutting down')
         return
@@ -308,8 +322,9 @@ export const run: CliCommand = async (args: readonly string[], io: CliIo): Promi
     process.on('SIGTERM', onSignal)
     process.on('SIGINT', onSignal)
   })
-  logger.info({ signal, drainSeconds: settings.drainSeconds }, 'shutting down')
-  await running.shutdown()
+  const drainSeconds = signal === 'SIGINT' ? 0 : settings.drainSeconds
+  logger.info({ signal, drainSeconds }, 'shutting down')
+  await running.shutdown(drainSeconds)
   kube?.stop()
   return 0
 }

@@ -1,5 +1,5 @@
 // The shipped manifests cross-checked against each other, the config defaults, the server's flags
-// and routes, and Istio's injection matrix (istio-semantics.md §1.1).
+// and routes, and Istio's injection matrix (docs/istio-compatibility.md).
 import { readdirSync } from 'node:fs'
 import { pino } from 'pino'
 import { Registry } from 'prom-client'
@@ -183,7 +183,7 @@ t.test('webhook entries: protocol settings', async t => {
   t.equal(new Set(webhooks.map(w => w.name)).size, webhooks.length, 'names are unique')
 })
 
-// Istio's effective matrix (istio-semantics.md §1.1), evaluated the way the API server does:
+// Istio's effective matrix (docs/istio-compatibility.md), evaluated the way the API server does:
 // called when any entry's namespaceSelector and objectSelector both match.
 function called (nsLabels: Record<string, string>, podLabels: Record<string, string>, namespace = 'apps'): boolean {
   const ns = { 'kubernetes.io/metadata.name': namespace, ...nsLabels }

@@ -1,6 +1,6 @@
 // The rule builder: capture options → the iptables rules of one address family, in Istio's order
 // (istio-iptables REDIRECT mode, tools/istio-iptables/pkg/capture/run.go; summarised in
-// shared/reference/istio-semantics.md §4.2). Rules are written in the canonical form iptables-save
+// docs/capture.md). Rules are written in the canonical form iptables-save
 // prints them (`-s`/`-d`/`-i`/`-o`/`-p` first, `-m tcp` before `--dport`), which matches the same
 // packets as Istio's text and lets reconcile.ts compare the live rules with a string comparison.
 import type { Cidr, Family } from './cidr.js'

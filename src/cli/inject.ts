@@ -14,6 +14,7 @@ export const run: CliCommand = async (args, io) => {
     for (const error of result.errors) io.stderr(`error: ${error}\n`)
     return 1
   }
+  if (result.output === '') io.stderr('note: no Kubernetes object in the input\n')
   io.stdout(result.output)
   return 0
 }

@@ -24,10 +24,21 @@ export const manifestFlags = {
 export interface ManifestRequest {
   sources: Source[]
   options: ManifestOptions
+  /** The -o value as given (explain also takes `text`). */
+  format: string
 }
 
+export interface RequestShape {
+  /** The -o values the command takes; the first is the default. */
+  outputs?: readonly string[]
+  /** uninject reads only the status annotation: flags that shape an injection mean nothing to it. */
+  injectionFlags?: boolean
+}
+
+const injectionOnly = ['config', 'namespace', 'namespace-labels', 'native', 'classic'] as const
+
 /** Parses the flags and reads every input; throws UsageError for bad flags and unreadable input. */
-export async function readManifestRequest (args: readonly string[], io: CliIo, usage: string): Promise<ManifestRequest | undefined> {
+export async function readManifestRequest (args: readonly string[], io: CliIo, usage: string, shape: RequestShape = {}): Promise<ManifestRequest | undefined> {
   let values
   try {
     ({ values } = parseArgs({ args: [...args], options: manifestFlags, allowPositionals: false, strict: true }))
@@ -41,8 +52,14 @@ export async function readManifestRequest (args: readonly string[], io: CliIo, u
   const files = values.filename ?? []
   if (files.length === 0) throw new UsageError(`-f <file|directory|-> is required\n\n${usage}`)
   if (values.native === true && values.classic === true) throw new UsageError('--native and --classic exclude each other')
-  const output = values.output ?? 'yaml'
-  if (output !== 'yaml' && output !== 'json') throw new UsageError(`-o must be yaml or json, got '${output}'`)
+  if (shape.injectionFlags === false) {
+    const given = injectionOnly.filter(flag => values[flag] !== undefined)
+    if (given.length > 0) throw new UsageError(`${given.map(f => `--${f}`).join(', ')}: not used by this command, which undoes what the status annotation records`)
+  }
+  const outputs = shape.outputs ?? ['yaml', 'json']
+  const format = values.output ?? outputs[0] ?? 'yaml'
+  if (!outputs.includes(format)) throw new UsageError(`-o must be ${outputs.join(', ')}; got '${format}'`)
+  const output = format === 'json' ? 'json' : 'yaml'
 
   const config = values.config === undefined ? defaultConfig() : await loadConfigFile(resolve(io.cwd, values.config))
   if (values.native === true) config.nativeSidecars = 'true'
@@ -55,7 +72,7 @@ export async function readManifestRequest (args: readonly string[], io: CliIo, u
   }
   const sources: Source[] = []
   for (const file of files) sources.push(...await readSources(file, io))
-  return { sources, options }
+  return { sources, options, format }
 }
 
 export async function loadConfigFile (path: string): Promise<InjectorConfig> {
@@ -93,16 +110,17 @@ async function readStream (stream: NodeJS.ReadableStream): Promise<string> {
   return Buffer.concat(chunks).toString('utf8')
 }
 
-const flagHelp = `flags:
+const fileHelp = `flags:
   -f, --filename <file|dir|->   manifests to read (repeatable; '-' is stdin; directories are read recursively)
-      --config <file>           injector config (YAML); the defaults otherwise
+`
+const injectionHelp = `      --config <file>           injector config (YAML); the defaults otherwise
   -n, --namespace <ns>          namespace of documents that name none (default "default")
       --namespace-labels k=v,…  labels of the target namespace: apply the webhook's selectors as the cluster would
                                 (otherwise an enabled namespace is assumed)
       --native | --classic      force native sidecars (init container, restartPolicy Always) or classic ones
-  -o, --output yaml|json        output format (default yaml)
 `
 
-export function usageOf (command: string, summary: string): string {
-  return `usage: sidecar-injector ${command} -f <file|dir|-> [flags]\n\n${summary}\n\n${flagHelp}`
+export function usageOf (command: string, summary: string, outputs: readonly string[] = ['yaml', 'json'], injectionFlags = true): string {
+  const output = `  -o, --output ${outputs.join('|').padEnd(16)} output format (default ${outputs[0] ?? 'yaml'})\n`
+  return `usage: sidecar-injector ${command} -f <file|dir|-> [flags]\n\n${summary}\n\n${fileHelp}${injectionFlags ? injectionHelp : ''}${output}`
 }

@@ -83,6 +83,7 @@ export function inject (pod: Pod, request: RequestInfo, config: InjectorConfig, 
   }
 
   const layout = arrange(settings, containers, initContainers, proxy, init)
+  if (!settings.native && runsToCompletion(pod, request)) warnings.push(classicSidecarInJobWarning)
   const podLabels = injectLabels(base, workload.name)
   const podAnnotations = injectAnnotations(merged.annotations, layout.containers, config, user.overridesJson)
   recordChanges(restore, 'labels', base.metadata?.labels ?? {}, podLabels)
@@ -117,6 +118,18 @@ function checkAnnotationsSize (values: Record<string, string>): AnnotationProble
     value: values[largest] ?? '',
     reason: `the pod's annotations total ${total} bytes, over the API server's limit of ${maxAnnotationBytes / 1024} KiB for all of them together; this one is the largest (${largestSize} bytes)`
   }
+}
+
+// A Job's pod completes when all its regular containers exit; a classic proxy never exits, so the Job
+// never completes. Native sidecars (init containers with restartPolicy Always) are stopped by the
+// kubelet once the regular containers end: https://kubernetes.io/docs/concepts/workloads/pods/sidecar-containers/
+export const classicSidecarInJobWarning = 'a classic sidecar in a Job or CronJob pod keeps running after the job\'s containers exit, ' +
+  'so the Job never completes; native sidecars fix it (annotation sidecar.istio.io/nativeSidecar: "true", or config nativeSidecars: true)'
+
+function runsToCompletion (pod: Pod, request: RequestInfo): boolean {
+  const owners: unknown = pod.metadata?.ownerReferences
+  const kind = request.workloadKind ?? (Array.isArray(owners) ? owners.find(ref => ref?.controller === true)?.kind : undefined)
+  return kind === 'Job' || kind === 'CronJob'
 }
 
 /** Records the previous value of every key the injection added, changed or removed (null: was absent). */
@@ -281,7 +294,7 @@ interface Layout {
  * Classic: the proxy is the last container (first with hold, so kubelet starts it first), and
  * istio-init is the last init container, so user init containers keep their network.
  * Native: istio-init, then the proxy as an init container with restartPolicy Always, then the user's
- * init containers, which so get mesh networking (istio-semantics.md §3.1).
+ * init containers, which so get mesh networking (docs/istio-compatibility.md).
  */
 function arrange (settings: SidecarSettings, containers: V1Container[], initContainers: V1Container[], proxy: V1Container, init: V1Container | undefined): Layout {
   const initList = init === undefined ? [] : [init]

@@ -8,7 +8,7 @@ import { inject } from './inject.js'
 import { podNamespace } from './policy.js'
 import { resolveSettings } from './settings.js'
 import type { SidecarSettings } from './settings.js'
-import { excludedInboundPorts } from './sidecar.js'
+import { excludedInboundPorts, initName, proxyName } from './sidecar.js'
 import { checkPodShape } from './pod-shape.js'
 import type { ClusterFacts, InjectorConfig, InjectResult, Pod, ResourceList } from './types.js'
 import { readStatus, uninject } from './uninject.js'
@@ -97,7 +97,7 @@ export function transformManifests (sources: readonly Source[], operation: Opera
   const { docs, errors } = parseSources(sources)
   const notes: string[] = []
   const results = docs.map(({ where, doc, raw }) => {
-    const out = transformObject(doc, where, operation, options, notes, errors)
+    const out = transformSafely(doc, where, operation, options, notes, errors)
     return { out, raw: out === doc ? raw : undefined }
   })
   if (errors.length > 0) return { output: '', notes, errors }
@@ -122,6 +122,17 @@ function render (results: Array<{ out: Obj, raw: string | undefined }>, format: 
 
 function stripComments (text: string): string {
   return text.replace(/^(\s*(#.*)?\n)*/, '')
+}
+
+// A document of a shape the core does not expect must cost its own error line, never the whole run
+// (nor a stack trace): the file and document are named, and nothing is written.
+function transformSafely (doc: Obj, where: string, operation: Operation, options: ManifestOptions, notes: string[], errors: string[]): Obj {
+  try {
+    return transformObject(doc, where, operation, options, notes, errors)
+  } catch (err) {
+    errors.push(`${where}: cannot ${operation}: the object is malformed (${err instanceof Error ? err.message : String(err)})`)
+    return doc
+  }
 }
 
 /** Returns the same object when nothing changes, so that untouched documents are written as read. */
@@ -149,10 +160,17 @@ function transformObject (doc: Obj, where: string, operation: Operation, options
   }
   const pod = checked.value
   if (operation === 'uninject') {
-    if (readStatus(pod) === undefined) return doc
-    return setPath(doc, path, templateOf(uninject(pod).pod, kind, template))
+    const status = readStatus(pod)
+    if (status === undefined) return doc
+    const restored = uninject(pod).pod
+    // The user's own istio-proxy/istio-init (recorded in restore.overrides) are put back on purpose.
+    const userDeclared = Array.isArray(status.restore?.overrides) && status.restore.overrides.length > 0
+    for (const name of userDeclared ? [] : leftoverSidecars(restored)) {
+      notes.push(`${label} (${where}): warning: container ${name} is still there: the status annotation sidecar.istio.io/status does not list it (edited by hand?); remove it yourself if it was injected`)
+    }
+    return setPath(doc, path, templateOf(restored, kind, template))
   }
-  const outcome = injectOffline(pod, options)
+  const outcome = injectOffline(pod, options, kind)
   for (const w of outcome.warnings) notes.push(`${label} (${where}): warning: ${w}`)
   switch (outcome.outcome) {
     case 'skipped':
@@ -166,6 +184,12 @@ function transformObject (doc: Obj, where: string, operation: Operation, options
   }
 }
 
+/** Containers with the injected names that uninject left because the status annotation did not list them. */
+function leftoverSidecars (pod: Pod): string[] {
+  const names = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].map(c => c.name)
+  return names.filter(name => name === proxyName || name === initName)
+}
+
 export type OfflineResult = InjectResult | { outcome: 'skipped', decision: { inject: false, reason: 'not-selected', message: string }, warnings: string[] }
 
 /** The same words as the webhook's malformed-pod answer; the path is the pod's (a template's for workloads). */
@@ -174,12 +198,12 @@ function malformedMessage (problem: { path: string, expected: string }): string 
 }
 
 /** inject(), preceded by the webhook's selectors when the namespace's labels are known. */
-export function injectOffline (pod: Pod, options: ManifestOptions): OfflineResult {
+export function injectOffline (pod: Pod, options: ManifestOptions, workloadKind: string): OfflineResult {
   if (options.namespaceLabels !== undefined) {
     const match = matchWebhook(podNamespace(pod, {}), options.namespaceLabels, pod.metadata?.labels ?? {}, options.config.revision)
     if (match.entry === undefined) return { outcome: 'skipped', decision: { inject: false, reason: 'not-selected', message: match.message }, warnings: [] }
   }
-  return inject(pod, {}, options.config, options.facts)
+  return inject(pod, { workloadKind }, options.config, options.facts)
 }
 
 /** The pod the API server would build from the workload's template, named after the workload. */
@@ -234,10 +258,28 @@ function describe (doc: Obj, kind: string, options: ManifestOptions): string {
   return `${kind} ${ns}/${name}`
 }
 
+/** What `explain` says of one workload; rendered as text, or given as is with -o json/yaml. */
+export interface Explanation {
+  workload: string
+  source: string
+  /** How the webhook's namespace and object selectors would route the pod. */
+  webhook: string
+  verdict: 'INJECT' | 'SKIP' | 'REJECT'
+  /** The stable reason code of the verdict: the decision's, or `invalid-annotation` for a rejection. */
+  reason: string
+  message: string
+  /** For a rejection: the injection decision that was overruled by invalid input. */
+  decision?: { reason: string, message: string }
+  reinjection: boolean
+  problems: Array<{ annotation: string, reason: string }>
+  warnings: string[]
+  settings?: string[]
+}
+
 /** explain: per workload, the decision, the rule that made it, and the effective settings. */
-export function explainManifests (sources: readonly Source[], options: ManifestOptions): { output: string, errors: string[] } {
+export function explainManifests (sources: readonly Source[], options: ManifestOptions): { explanations: Explanation[], errors: string[] } {
   const { docs, errors } = parseSources(sources)
-  const blocks: string[] = []
+  const explanations: Explanation[] = []
   const visit = (doc: Obj, where: string): void => {
     const kind = typeof doc.kind === 'string' ? doc.kind : ''
     if (kind.endsWith('List') && Array.isArray(doc.items)) {
@@ -247,30 +289,61 @@ export function explainManifests (sources: readonly Source[], options: ManifestO
     const path = templatePaths[kind]
     const template = path === undefined ? undefined : getPath(doc, path)
     if (!isObj(template)) return
-    const label = `${describe(doc, kind, options)} (${where})`
     const checked = checkPodShape(podOf(doc, kind, template, options))
-    if (checked.ok) blocks.push(explainPod(checked.value, label, options))
-    else errors.push(`${label}: rejected: ${malformedMessage(checked)}`)
+    if (!checked.ok) {
+      errors.push(`${describe(doc, kind, options)} (${where}): rejected: ${malformedMessage(checked)}`)
+      return
+    }
+    try {
+      explanations.push(explainPod(checked.value, describe(doc, kind, options), where, options, kind))
+    } catch (err) {
+      errors.push(`${where}: cannot explain: the object is malformed (${err instanceof Error ? err.message : String(err)})`)
+    }
   }
   for (const { doc, where } of docs) visit(doc, where)
-  return { output: blocks.join('\n'), errors }
+  return { explanations, errors }
 }
 
-export function explainPod (pod: Pod, label: string, options: ManifestOptions): string {
-  const lines = [label]
-  const result = injectOffline(pod, options)
-  const selectors = options.namespaceLabels === undefined
+export function explainPod (pod: Pod, workload: string, source: string, options: ManifestOptions, workloadKind = 'Pod'): Explanation {
+  const result = injectOffline(pod, options, workloadKind)
+  const webhook = options.namespaceLabels === undefined
     ? 'not evaluated: an enabled namespace is assumed (give --namespace-labels to evaluate the webhook selectors)'
     : matchWebhook(podNamespace(pod, {}), options.namespaceLabels, pod.metadata?.labels ?? {}, options.config.revision).message
-  lines.push(`  webhook:   ${selectors}`)
-  const reinjection = result.decision.inject && result.decision.reinjection ? ' (already injected: re-injected idempotently)' : ''
-  const verdict = result.outcome === 'injected' ? 'INJECT' : result.outcome === 'skipped' ? 'SKIP' : 'REJECT'
-  lines.push(`  decision:  ${verdict} [${result.decision.reason}] ${result.decision.message}${reinjection}`)
-  if (result.outcome === 'rejected') {
-    for (const p of result.problems) lines.push(`  problem:   ${p.annotation}: '${p.value}': ${p.reason}`)
+  const common = {
+    workload,
+    source,
+    webhook,
+    reinjection: result.decision.inject && result.decision.reinjection,
+    warnings: result.warnings,
+    ...(result.outcome === 'skipped' ? {} : { settings: describeSettings(resolveSettings(uninject(pod).pod, options.config, options.facts).settings, options.config) })
   }
-  for (const w of result.warnings) lines.push(`  warning:   ${w}`)
-  if (result.outcome !== 'skipped') lines.push(...describeSettings(resolveSettings(uninject(pod).pod, options.config, options.facts).settings, options.config))
+  if (result.outcome === 'rejected') {
+    return {
+      ...common,
+      verdict: 'REJECT',
+      reason: 'invalid-annotation',
+      message: 'the pod would be refused: an annotation it sets is invalid',
+      decision: { reason: result.decision.reason, message: result.decision.message },
+      problems: result.problems.map(p => ({ annotation: p.annotation, reason: p.reason }))
+    }
+  }
+  return {
+    ...common,
+    verdict: result.outcome === 'injected' ? 'INJECT' : 'SKIP',
+    reason: result.decision.reason,
+    message: result.decision.message,
+    problems: []
+  }
+}
+
+/** The text form of `explain`: one block per workload. */
+export function formatExplanation (e: Explanation): string {
+  const lines = [`${e.workload} (${e.source})`, `  webhook:   ${e.webhook}`]
+  lines.push(`  decision:  ${e.verdict} [${e.reason}] ${e.message}${e.reinjection ? ' (already injected: re-injected idempotently)' : ''}`)
+  if (e.decision !== undefined) lines.push(`  overruled: [${e.decision.reason}] ${e.decision.message}`)
+  for (const p of e.problems) lines.push(`  problem:   ${p.annotation}: ${p.reason}`)
+  for (const w of e.warnings) lines.push(`  warning:   ${w}`)
+  lines.push(...(e.settings ?? []))
   return `${lines.join('\n')}\n`
 }
 

@@ -1,6 +1,6 @@
 // The JSON Patch (RFC 6902) from a pod to its injected form, derived from only the subtrees an
 // injection touches: labels, annotations, containers, initContainers and volumes. Diffing whole pods
-// costs 2–4× a whole request on large pods (perf-reliability.md §3), and managedFields, never touched,
+// costs 2–4× a whole request on large pods (docs/architecture.md), and managedFields, never touched,
 // never appear in the patch. Lists of named items are aligned by name, so prepending istio-init and
 // the native proxy gives two `add`s rather than a rewrite of every user init container.
 import jsonPatch from 'fast-json-patch'

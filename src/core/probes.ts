@@ -1,4 +1,4 @@
-// Application probe rewriting (istio-semantics.md §3.6): with mTLS the kubelet cannot reach the app's
+// Application probe rewriting (docs/istio-compatibility.md): with mTLS the kubelet cannot reach the app's
 // HTTP, TCP or gRPC probes through the sidecar, so they are pointed at the agent's status port, which
 // calls the original probe from inside the pod. The originals go to the proxy in ISTIO_KUBE_APP_PROBERS.
 import type { V1Container, V1LifecycleHandler, V1Probe } from '@kubernetes/client-node'

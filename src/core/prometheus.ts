@@ -1,4 +1,4 @@
-// The Prometheus metrics merge (istio-semantics.md §3.7): the agent serves the app's metrics merged
+// The Prometheus metrics merge (docs/istio-compatibility.md): the agent serves the app's metrics merged
 // with Envoy's on the status port, so the pod's scrape annotations are pointed at the agent and the
 // app's own scrape settings are handed to it in ISTIO_PROMETHEUS_ANNOTATIONS.
 import { annotations } from './annotations.js'

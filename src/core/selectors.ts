@@ -26,7 +26,7 @@ export function matchesSelector (selector: LabelSelector, labels: Labels): boole
 
 /**
  * The first selector of the list that matches, ignoring empty selectors: Istio's never/always
- * selectors treat `{}` as matching nothing, unlike Kubernetes (istio-semantics.md §1.2).
+ * selectors treat `{}` as matching nothing, unlike Kubernetes (docs/istio-compatibility.md).
  */
 export function firstMatchingSelector (selectors: readonly LabelSelector[], labels: Labels): number {
   return selectors.findIndex(s => !isEmptySelector(s) && matchesSelector(s, labels))

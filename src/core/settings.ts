@@ -1,5 +1,5 @@
 // The effective sidecar settings of one pod: the config, overridden by the pod's annotations
-// (istio-semantics.md §3.10). Invalid values are collected as problems, each naming the annotation
+// (docs/istio-compatibility.md). Invalid values are collected as problems, each naming the annotation
 // and the value, so that the pod is rejected with all of them at once; values Istio ignores when
 // invalid become warnings.
 import type { V1Volume, V1VolumeMount } from '@kubernetes/client-node'
@@ -61,7 +61,7 @@ export function resolveSettings (pod: Pod, config: InjectorConfig, facts: Cluste
   const settings: SidecarSettings = {
     native,
     nativeSource,
-    // Istio ORs the sources: a per-pod "false" does not undo a "true" in the config (§3.8).
+    // Istio ORs the sources: a per-pod "false" does not undo a "true" in the config (docs/istio-compatibility.md).
     hold: config.holdApplicationUntilProxyStarts || proxyConfig.holdApplicationUntilProxyStarts === true,
     interceptionMode,
     proxyImage: image.proxy,

@@ -1,5 +1,5 @@
 // The containers and volumes of the `istio` profile: what istiod's sidecar template renders
-// (istio-semantics.md §3.2–§3.4), built as typed data rather than from a template language.
+// (docs/istio-compatibility.md), built as typed data rather than from a template language.
 import type { V1Container, V1EnvVar, V1ResourceRequirements, V1SecurityContext, V1Volume, V1VolumeMount } from '@kubernetes/client-node'
 import type { SidecarSettings } from './settings.js'
 import type { InjectorConfig, Pod, Resources } from './types.js'

@@ -87,6 +87,11 @@ export interface InjectorConfig {
 export interface RequestInfo {
   /** request.namespace: used when the pod has no metadata.namespace (controllers send none). */
   namespace?: string
+  /**
+   * The kind of the workload whose template this pod is, when known without owner references (offline
+   * injection of a Job or CronJob manifest); the webhook reads the pod's controller reference instead.
+   */
+  workloadKind?: string
 }
 
 /** Facts about the cluster the core cannot see, supplied by the adapters. */

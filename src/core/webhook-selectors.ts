@@ -1,5 +1,5 @@
 // Which pods the API server sends to the webhook: the namespaceSelector/objectSelector pairs of the
-// MutatingWebhookConfiguration in manifests/ (Istio's set, istio-semantics.md §1.1), as data. The
+// MutatingWebhookConfiguration in manifests/ (Istio's set, docs/istio-compatibility.md), as data. The
 // webhook never reads namespace labels; the offline CLI uses this to answer as the cluster would.
 // test/manifests cross-checks these entries against manifests/mutating-webhook.yaml.
 import { labels } from './annotations.js'

@@ -31,7 +31,7 @@ export interface ServerTimeouts {
   requestTimeoutMs: number
   /**
    * How often Node checks the two timeouts above. Node's default (30 s) lets a stalled client hold
-   * a socket long after its deadline (perf-reliability.md §5.4, measured).
+   * a socket long after its deadline (docs/operations.md, measured).
    */
   connectionsCheckingIntervalMs: number
   /** Time allowed for a TLS handshake (Node's default is 120 s; the API server's client gives up at 10 s). */
@@ -162,7 +162,7 @@ export function buildServer (options: BuildServerOptions): WebhookServer {
             handshakeTimeout: timeouts.handshakeTimeoutMs,
             key: options.tls.key,
             cert: options.tls.cert,
-            // The API server speaks HTTP/1.1 to service webhooks (perf-reliability.md §1.1); no h2.
+            // The API server speaks HTTP/1.1 to service webhooks (docs/operations.md); no h2.
             ALPNProtocols: ['http/1.1']
           }
         })
@@ -213,7 +213,7 @@ export function buildServer (options: BuildServerOptions): WebhookServer {
   let draining = false
   app.addHook('onRequest', async (_request, reply) => {
     // While draining every answer closes its connection, so that the client reconnects, and reaches
-    // a pod that is not going away (perf-reliability.md §5.3).
+    // a pod that is not going away (docs/operations.md).
     if (draining) reply.header('connection', 'close')
   })
 
@@ -290,7 +290,7 @@ export function buildServer (options: BuildServerOptions): WebhookServer {
       throw new Error(`refused the new certificate: ${checked.problem}`)
     }
     // The full option set: setSecureContext rebuilds the context only from what it is given and
-    // would silently drop minVersion/ciphers (perf-reliability.md §5.2, measured).
+    // would silently drop minVersion/ciphers (docs/operations.md, measured).
     // https://nodejs.org/api/tls.html#serversetsecurecontextoptions
     ;(app.server as unknown as TlsServer).setSecureContext({ ...tlsOptions, key: pair.key, cert: pair.cert })
     current = checked.info

@@ -38,7 +38,7 @@ export const selfManagedDefaults = {
   /**
    * After the CA bundle changed, how long a renewed certificate waits before it is served: the API
    * servers must see the new caBundle (informer + client cache keyed by caBundle) before they meet a
-   * certificate from the new CA (perf-reliability.md §5.2, "CA rotation").
+   * certificate from the new CA (docs/install.md, self-managed TLS).
    */
   caPropagationDelayMs: 10_000,
   /** How long the first certificate is retried (API server briefly unreachable, RBAC not bound yet) before start-up fails. */

@@ -5,7 +5,7 @@ import { parseCaptureOptions } from '../../src/capture/options.js'
 import type { Ruleset } from '../../src/capture/rules.js'
 import { buildRulesets } from '../../src/capture/rules.js'
 
-/** The init container's args as the injector writes them (shared/reference/istio-semantics.md §3.2). */
+/** The init container's args as the injector writes them (docs/istio-compatibility.md). */
 export const sidecarArgs = ['-p', '15001', '-z', '15006', '-u', '1337', '-m', 'REDIRECT', '-i', '*', '-x', '', '-b', '*', '-d', '15090,15021,15020']
 
 export interface GoldenCase {

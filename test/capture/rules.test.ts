@@ -1,6 +1,6 @@
 // Golden files: the iptables-restore input for the injector's default flags and for each option.
 // The goldens under test/fixtures/capture/ were checked by hand against istio-iptables' rule order
-// (shared/reference/istio-semantics.md §4.2); regenerate with CAPTURE_GOLDEN_UPDATE=1 and review the diff.
+// (docs/capture.md); regenerate with CAPTURE_GOLDEN_UPDATE=1 and review the diff.
 import t from 'tap'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'

@@ -77,3 +77,17 @@ t.test('documents that are not mappings, or not YAML, are refused', async t => {
   t.match(parseConfig('- a\n- b'), { ok: false, problems: [{ path: '(document)', reason: 'must be a mapping' }] })
   t.match(parseConfig('policy: [unclosed'), { ok: false, problems: [{ path: '(document)', reason: /not valid YAML/ }] })
 })
+
+t.test('the shipped example config (examples/injector.yaml) is valid and means what its comment says', async t => {
+  const { readFileSync } = await import('node:fs')
+  const text = readFileSync(new URL('../../examples/injector.yaml', import.meta.url), 'utf8')
+  const result = parseConfig(text)
+  if (!result.ok) {
+    t.fail(formatConfigProblems(result.problems))
+    return
+  }
+  t.equal(result.config.policy, 'disabled')
+  t.equal(result.config.nativeSidecars, 'true')
+  t.equal(result.config.proxyResources.requests?.cpu, '50m')
+  t.equal(result.config.neverInjectSelector.length, 1)
+})

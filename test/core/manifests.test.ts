@@ -7,7 +7,7 @@ import { parseAllDocuments } from 'yaml'
 import { reviewAdmission } from '../../src/admission/review.js'
 import type { AdmissionReviewRequest } from '../../src/admission/types.js'
 import { defaultConfig } from '../../src/core/config.js'
-import { explainManifests, transformManifests } from '../../src/core/manifests.js'
+import { explainManifests, formatExplanation, transformManifests } from '../../src/core/manifests.js'
 import type { ManifestOptions, Source } from '../../src/core/manifests.js'
 import type { Pod } from '../../src/core/types.js'
 import { fixturesDir, loadPod, podFixtureNames, podsDir } from '../helpers/fixtures.js'
@@ -46,7 +46,7 @@ t.test('every workload kind is injected; other objects pass through untouched an
   t.match(result.output, /zeta: last\n {2}alpha: first/, 'key order kept')
   t.same(out[6], docs(input.text)[6], 'an unknown kind passes through')
   t.same(out[7], docs(input.text)[7], 'an opted-out workload passes through')
-  t.match(result.notes, [/Deployment default\/opted-out .*skipped: .*\[label-false\]/])
+  t.match(result.notes, [/Job default\/migrate .*warning: a classic sidecar in a Job/, /Deployment default\/opted-out .*skipped: .*\[label-false\]/])
 })
 
 t.test('CronJob templates, Lists and JSON output', async t => {
@@ -142,7 +142,7 @@ t.test('parity: the CLI path and the webhook path give identical pods', async t 
 })
 
 t.test('explain names the rule and the effective settings', async t => {
-  const result = explainManifests([source(manifestsDir, 'workloads.yaml')], options({ namespaceLabels: { 'istio-injection': 'enabled' } }))
+  const result = explainText([source(manifestsDir, 'workloads.yaml')], options({ namespaceLabels: { 'istio-injection': 'enabled' } }))
   t.same(result.errors, [])
   t.match(result.output, /StatefulSet data\/db \(workloads\.yaml, document 2\)\n {2}webhook: {3}the webhook entry namespace\.sidecar-injector\.istio\.io selects/)
   t.match(result.output, /decision: {2}INJECT \[policy-enabled\]/)
@@ -151,14 +151,44 @@ t.test('explain names the rule and the effective settings', async t => {
   t.match(result.output, /capture: {3}outbound to \* → 15001\n {13}inbound ports \* except 15090,15021,15020 → 15006/)
   t.notMatch(result.output, /Widget|ConfigMap/, 'only workloads are explained')
 
-  const rejected = explainManifests([source(manifestsDir, 'rejected.yaml')], options())
-  t.match(rejected.output, /decision: {2}REJECT \[policy-enabled\][^\n]*\n {2}problem: {3}traffic\.sidecar\.istio\.io\/excludeInboundPorts: '80,http': 'http' is not a port/)
+  const rejected = explainText([source(manifestsDir, 'rejected.yaml')], options())
+  t.match(rejected.output, /decision: {2}REJECT \[invalid-annotation\] the pod would be refused[^\n]*\n {2}overruled: \[policy-enabled\][^\n]*\n {2}problem: {3}traffic\.sidecar\.istio\.io\/excludeInboundPorts: 'http' is not a port/)
+  t.notMatch(rejected.output, /REJECT \[policy-enabled\]/, 'a rejection is not explained by the rule that would have injected')
 
   const injected = transformManifests([source(podsDir, 'simple.yaml')], 'inject', options()).output
-  t.match(explainManifests([{ name: 'x', text: injected }], options()).output, /already injected: re-injected idempotently/)
-  const host = explainManifests([{ name: 'h', text: 'kind: Pod\nmetadata: {name: h}\nspec: {hostNetwork: true, containers: [{name: a, image: a}]}' }], options())
+  t.match(explainText([{ name: 'x', text: injected }], options()).output, /already injected: re-injected idempotently/)
+  const host = explainText([{ name: 'h', text: 'kind: Pod\nmetadata: {name: h}\nspec: {hostNetwork: true, containers: [{name: a, image: a}]}' }], options())
   t.match(host.output, /SKIP \[host-network\] the pod uses the host network/)
 })
+
+t.test('explain -o json gives the same explanations as data', async t => {
+  const result = explainManifests([source(manifestsDir, 'rejected.yaml')], options())
+  const e = result.explanations[0]
+  t.equal(e?.verdict, 'REJECT')
+  t.equal(e?.reason, 'invalid-annotation')
+  t.same(e?.decision?.reason, 'policy-enabled')
+  t.match(e?.problems, [{ annotation: 'traffic.sidecar.istio.io/excludeInboundPorts' }])
+})
+
+t.test('a classic sidecar in a Job or CronJob is warned about, a native one is not', async t => {
+  const job = (kind: string): string => kind === 'Job'
+    ? 'apiVersion: batch/v1\nkind: Job\nmetadata: {name: j}\nspec:\n  template:\n    spec: {restartPolicy: Never, containers: [{name: a, image: a}]}\n'
+    : 'apiVersion: batch/v1\nkind: CronJob\nmetadata: {name: c}\nspec:\n  schedule: "* * * * *"\n  jobTemplate:\n    spec:\n      template:\n        spec: {restartPolicy: Never, containers: [{name: a, image: a}]}\n'
+  for (const kind of ['Job', 'CronJob']) {
+    const classic = transformManifests([{ name: 'j.yaml', text: job(kind) }], 'inject', options())
+    t.match(classic.notes.join('\n'), /warning: a classic sidecar in a Job or CronJob pod keeps running[^\n]*native sidecars fix it/, kind)
+    t.match(explainText([{ name: 'j.yaml', text: job(kind) }], options()).output, /warning: {3}a classic sidecar in a Job/, `explain ${kind}`)
+    const native = transformManifests([{ name: 'j.yaml', text: job(kind) }], 'inject', { ...options(), config: { ...defaultConfig(), nativeSidecars: 'true' } })
+    t.notMatch(native.notes.join('\n'), /classic sidecar in a Job/, `native ${kind}`)
+  }
+  const workloads = transformManifests([source(manifestsDir, 'workloads.yaml')], 'inject', options())
+  t.same(workloads.notes.filter(n => /classic sidecar in a Job/.test(n)).map(n => n.split(' (')[0]), ['Job default/migrate'], 'only the Job of the other workloads')
+})
+
+function explainText (sources: readonly Source[], opts: ManifestOptions): { output: string, errors: string[] } {
+  const result = explainManifests(sources, opts)
+  return { output: result.explanations.map(formatExplanation).join('\n'), errors: result.errors }
+}
 
 t.test('the examples are what the CLI produces', async t => {
   for (const file of readdirSync(examplesDir).filter(f => f.endsWith('.yaml'))) {

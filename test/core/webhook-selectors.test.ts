@@ -19,7 +19,7 @@ t.test('the selectors the offline CLI applies are those manifests/ installs', as
   }
 })
 
-t.test('Istio’s effective matrix (istio-semantics.md §1.1)', async t => {
+t.test('Istio’s effective matrix (docs/istio-compatibility.md)', async t => {
   const rows: Array<[Record<string, string>, Record<string, string>, string | undefined]> = [
     [{ 'istio-injection': 'enabled' }, {}, 'namespace.sidecar-injector.istio.io'],
     [{ 'istio-injection': 'enabled' }, { 'sidecar.istio.io/inject': 'true' }, 'namespace.sidecar-injector.istio.io'],

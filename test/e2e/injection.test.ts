@@ -1,6 +1,6 @@
 // Which pods get the sidecar, decided by the real API server (the shipped webhook selectors) and
 // the webhook (code-level policy), and what the API server stores: Istio's matrix
-// (shared/reference/istio-semantics.md §1.1), generateName pods, native sidecars and dry-run.
+// (docs/istio-compatibility.md), generateName pods, native sidecars and dry-run.
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import { assertInjected, assertUntouched } from './lib/assertions.js'

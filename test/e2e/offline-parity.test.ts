@@ -60,7 +60,11 @@ t.test('webhook and offline CLI agree on examples/', { skip: examples === undefi
       const defaulted = await suite.createPod(plain, { ...example, metadata }, { dryRun: true })
       const { uid: _uid, resourceVersion: _rv, creationTimestamp: _ct, managedFields: _mf, namespace: _ns, ...userMetadata } = defaulted.metadata ?? {}
       const config = suite.configFile === undefined ? [] : ['--config', suite.configFile]
-      const { stdout } = await runWithInput([cliPath, 'inject', '-f', '-', '--namespace', ns, '--namespace-labels', 'istio-injection=enabled', ...config],
+      // With nativeSidecars: auto the webhook decides from the Nodes it watches (native on a 1.34
+      // kind cluster; unknown, so classic, on the node-less local control plane). Offline there are no
+      // Nodes: give the CLI the same fact, so that the comparison is of everything else.
+      const mode = suite.mode === 'in-cluster' ? [proxyContainer(stored)?.native === true ? '--native' : '--classic'] : []
+      const { stdout } = await runWithInput([cliPath, 'inject', '-f', '-', '--namespace', ns, '--namespace-labels', 'istio-injection=enabled', ...config, ...mode],
         JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: userMetadata, spec: defaulted.spec }))
       const offline = parseAllDocuments(stdout).map(d => d.toJS() as V1Pod)[0]
       t.ok(offline, 'the CLI printed the injected pod')

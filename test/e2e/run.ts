@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process'
 import { readdirSync } from 'node:fs'
 import { join, relative } from 'node:path'
+import { KubeConfig } from '@kubernetes/client-node'
 import type { ControlPlane } from './lib/control-plane.js'
 import { startControlPlane } from './lib/control-plane.js'
 import { repoRoot } from './lib/repo.js'
@@ -13,7 +14,13 @@ import { repoRoot } from './lib/repo.js'
 async function main (args: string[]): Promise<number> {
   const env: NodeJS.ProcessEnv = { ...process.env }
   let controlPlane: ControlPlane | undefined
-  if (env.KUBECONFIG === undefined || env.KUBECONFIG === '') {
+  if (env.KUBECONFIG !== undefined && env.KUBECONFIG !== '') {
+    // Say which cluster before touching it: an exported KUBECONFIG is easy to forget.
+    const kc = new KubeConfig()
+    kc.loadFromFile(env.KUBECONFIG)
+    process.stdout.write(`# e2e against the cluster of KUBECONFIG=${env.KUBECONFIG}: context ${kc.getCurrentContext()}, server ${kc.getCurrentCluster()?.server ?? '?'}\n` +
+      '# (unset KUBECONFIG to run against a local control plane instead)\n')
+  } else {
     const began = Date.now()
     controlPlane = await startControlPlane({ log: line => { process.stdout.write(`# ${line}\n`) } })
     process.stdout.write(`# local control plane up in ${((Date.now() - began) / 1000).toFixed(1)} s (${controlPlane.dir})\n`)

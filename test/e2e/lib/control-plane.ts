@@ -2,13 +2,13 @@
 // etcd and kube-apiserver on loopback ports, their own PKI, an admin kubeconfig, a readiness wait
 // (including the `default` namespace), and a teardown that keeps the logs when asked to.
 // No kubelet, scheduler or controller-manager: pods are admitted (webhooks included), validated and
-// stored, and stay Pending. See shared/reference/local-control-plane.md §3–§4.
+// stored, and stay Pending. See docs/testing.md
 //
 // ServiceAccounts: we keep the ServiceAccount admission plugin ON (envtest turns it off) so that the
 // webhook sees pods shaped as in a real cluster, with the projected `kube-api-access-*` volume.
 // Without kube-controller-manager nobody creates ServiceAccount `default`, so the suite creates it in
 // each test namespace (ensureDefaultServiceAccount in cluster.ts) — cheaper than building and
-// running kube-controller-manager (§7).
+// running kube-controller-manager.
 import { execFileSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -64,7 +64,7 @@ export function findBinaries (env: NodeJS.ProcessEnv = process.env): ControlPlan
   }
 }
 
-const startTimeoutMs = 90_000 // 2 shared cores: post-start hooks alone can take 20 s (§9.9)
+const startTimeoutMs = 90_000 // 2 shared cores: post-start hooks alone can take 20 s
 
 export async function startControlPlane (options: { binaries?: ControlPlaneBinaries, log?: (line: string) => void } = {}): Promise<ControlPlane> {
   const binaries = options.binaries ?? findBinaries()

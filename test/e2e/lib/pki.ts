@@ -1,4 +1,4 @@
-// The local control plane's own PKI, made with openssl (shared/reference/local-control-plane.md §3.2):
+// The local control plane's own PKI, made with openssl (docs/testing.md):
 // one throw-away CA, the apiserver's serving certificate (Go ignores the CN, so the IP SAN 127.0.0.1
 // is what makes it valid), an admin client certificate in group system:masters (the apiserver maps
 // O= to groups), and the RSA key pair that signs service-account tokens.
