@@ -18,6 +18,7 @@ import type { FileWatcherOptions } from './http/file-watcher.js'
 import { createMetrics } from './http/metrics.js'
 import type { WebhookMetrics } from './http/metrics.js'
 import { buildServer } from './http/server.js'
+import { knownCipherSuites, openSslCiphers } from './http/tls-ciphers.js'
 import type { FactsProvider, ServerTimeouts, WebhookServer } from './http/server.js'
 import type { KubeIntegration, KubeSettings } from './kube/in-cluster.js'
 import { KubeSettingsError, kubeFlagOptions, kubeUsage, parseKubeSettings, startKubeIntegration } from './kube/in-cluster.js'
@@ -28,6 +29,8 @@ export interface ServeSettings {
   tlsCertFile?: string
   tlsPrivateKeyFile?: string
   tlsMinVersion: SecureVersion
+  /** OpenSSL `ciphers` string from --tls-cipher-suites; absent: ECDHE with AEAD ciphers only. */
+  tlsCiphers?: string
   configFile?: string
   logLevel: string
   drainSeconds: number
@@ -75,6 +78,7 @@ const flagOptions = {
   'tls-cert-file': { type: 'string' },
   'tls-private-key-file': { type: 'string' },
   'tls-min-version': { type: 'string' },
+  'tls-cipher-suites': { type: 'string' },
   config: { type: 'string' },
   'log-level': { type: 'string' },
   'drain-seconds': { type: 'string' },
@@ -92,6 +96,8 @@ Every flag has an environment equivalent; a flag wins over its variable.
   --tls-cert-file PATH          INJECTOR_TLS_CERT_FILE         serving certificate (PEM, chain allowed), reloaded on change
   --tls-private-key-file PATH   INJECTOR_TLS_PRIVATE_KEY_FILE  its private key (PEM), reloaded on change
   --tls-min-version V           INJECTOR_TLS_MIN_VERSION       TLSv1.2 (default) or TLSv1.3
+  --tls-cipher-suites LIST      INJECTOR_TLS_CIPHER_SUITES     TLS 1.2 suites, comma-separated IANA names as Kubernetes takes them
+                                                               (default: the six ECDHE suites with AES-GCM or ChaCha20-Poly1305)
   --config PATH                 INJECTOR_CONFIG                injector config YAML, reloaded on change (default: built-in defaults)
   --log-level LEVEL             INJECTOR_LOG_LEVEL             trace, debug, info (default), warn, error, fatal, silent
   --drain-seconds N             INJECTOR_DRAIN_SECONDS         on SIGTERM, answer with Connection: close this long before closing (default 10, at most 3600)
@@ -132,6 +138,12 @@ export function parseServeSettings (args: readonly string[], env: Readonly<Recor
   const tlsMinVersion = pick('tls-min-version', 'INJECTOR_TLS_MIN_VERSION') ?? 'TLSv1.2'
   if (tlsMinVersion !== 'TLSv1.2' && tlsMinVersion !== 'TLSv1.3') throw new UsageError(`--tls-min-version must be TLSv1.2 or TLSv1.3, got '${tlsMinVersion}'`)
   const settings: ServeSettings = { port, host: pick('host', 'INJECTOR_HOST') ?? '0.0.0.0', tlsMinVersion, logLevel, drainSeconds }
+  const suites = pick('tls-cipher-suites', 'INJECTOR_TLS_CIPHER_SUITES')
+  if (suites !== undefined) {
+    const ciphers = openSslCiphers(suites.split(',').map(s => s.trim()).filter(s => s !== ''))
+    if (!ciphers.ok) throw new UsageError(`--tls-cipher-suites: unknown suite '${ciphers.unknown.slice(0, 80)}'; known: ${knownCipherSuites.join(', ')}`)
+    settings.tlsCiphers = ciphers.ciphers
+  }
   const cert = pick('tls-cert-file', 'INJECTOR_TLS_CERT_FILE')
   const key = pick('tls-private-key-file', 'INJECTOR_TLS_PRIVATE_KEY_FILE')
   if (cert !== undefined) settings.tlsCertFile = cert
@@ -216,7 +228,7 @@ export async function startServer (settings: ServeSettings, deps: ServeDependenc
     logger,
     config: () => config,
     metrics,
-    tls: { ...firstPair, minVersion: settings.tlsMinVersion },
+    tls: { ...firstPair, minVersion: settings.tlsMinVersion, ...(settings.tlsCiphers === undefined ? {} : { ciphers: settings.tlsCiphers }) },
     ...(deps.facts === undefined ? {} : { facts: deps.facts }),
     ...(deps.timeouts === undefined ? {} : { timeouts: deps.timeouts })
   })

@@ -13,6 +13,7 @@ import { podToInject, reviewAdmission } from '../admission/review.js'
 import type { AdmissionRequest } from '../admission/types.js'
 import type { CertificateInfo, KeyPair } from './certificate.js'
 import { checkKeyPair } from './certificate.js'
+import { defaultCiphers } from './tls-ciphers.js'
 import type { ErrorType, WebhookMetrics } from './metrics.js'
 
 /** Facts about the cluster for one pod (e.g. native sidecar support of its nodes); may be async. */
@@ -128,8 +129,8 @@ export function buildServer (options: BuildServerOptions): WebhookServer {
   const factsFor: FactsProvider = options.facts ?? (() => ({}))
   const isReady = options.isReady ?? (() => true)
 
-  const tlsOptions: TlsOptions = { minVersion: options.tls?.minVersion ?? 'TLSv1.2' }
-  if (options.tls?.ciphers !== undefined) tlsOptions.ciphers = options.tls.ciphers
+  // TLS 1.2 limited to ECDHE with AEAD ciphers unless other suites are asked for (src/http/tls-ciphers.ts).
+  const tlsOptions: TlsOptions = { minVersion: options.tls?.minVersion ?? 'TLSv1.2', ciphers: options.tls?.ciphers ?? defaultCiphers }
   let current: CertificateInfo | undefined
   if (options.tls !== null) {
     const checked = checkKeyPair(options.tls)
