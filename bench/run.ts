@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os'
 import { parseArgs } from 'node:util'
 import type { AdmissionOptions, AdmissionResults } from './admission.js'
 import { runAdmissionBench, runCappedHeap } from './admission.js'
+import type { BudgetResults } from './budget.js'
+import { runBudgetBench } from './budget.js'
 import type { ColdStartResults } from './cold-start.js'
 import { runColdStart } from './cold-start.js'
 import type { CoreResults } from './core.js'
@@ -23,7 +25,7 @@ import { renderSummary } from './report.js'
 import { defaultedReview, largeReview, scalingReview } from './reviews.js'
 import { canPin, generateCertificates, pinSelf, repoRoot } from './servers.js'
 
-const parts = ['core', 'admission', 'cold-start', 'profile'] as const
+const parts = ['core', 'admission', 'cold-start', 'profile', 'budget'] as const
 type Part = typeof parts[number]
 
 export interface BenchResults {
@@ -50,6 +52,7 @@ export interface BenchResults {
   admission?: AdmissionResults
   coldStart?: ColdStartResults
   profile?: { core: ProfileSummary[], server: ProfileSummary[] }
+  budget?: BudgetResults
 }
 
 function packageVersion (name: string): string {
@@ -119,7 +122,7 @@ async function main (): Promise<void> {
 
   const tmp = mkdtempSync(`${tmpdir()}/sidecar-injector-bench-`)
   try {
-    const needsServer = only.has('admission') || only.has('cold-start') || only.has('profile')
+    const needsServer = only.has('admission') || only.has('cold-start') || only.has('profile') || only.has('budget')
     if (needsServer) {
       const certs = generateCertificates(`${tmp}/certs`)
       const specs = [defaultedReview(), largeReview()]
@@ -141,6 +144,7 @@ async function main (): Promise<void> {
         for (const spec of specs) profiles.server.push(await runProfile(spec, certs, tmp, 8, profileS, log))
         results.profile = profiles
       }
+      if (only.has('budget')) results.budget = await runBudgetBench(certs, tmp, quick ? [16] : [16, 32, 64], log)
     }
   } finally {
     rmSync(tmp, { recursive: true, force: true })
