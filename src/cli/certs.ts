@@ -147,12 +147,7 @@ export const run: CliCommand = async (args, io) => {
     throw err
   }
 
-  try {
-    await makeDirectory(out)
-  } catch (err) {
-    io.stderr(`sidecar-injector certs: cannot create ${out}: ${(err as Error).message}\n`)
-    return 1
-  }
+  await makeDirectory(out)
   await writeFileAtomic(files.ca, ca.cert, 0o644)
   await writeFileAtomic(files.cert, serving.cert, 0o644)
   await writeFileAtomic(files.key, serving.key, 0o600)

@@ -168,7 +168,7 @@ t.test('structured annotations: size cap, depth cap, and linear parsing', async 
   t.ok(big.length > maxAnnotationBytes)
   const answer = await review(podWith(p => { p.metadata.annotations[annotations.proxyConfig] = big }))
   t.equal(answer.response.allowed, false)
-  t.match(answer.response.status?.message, /proxy\.istio\.io\/config.*larger than 256 KiB/)
+  t.match(answer.response.status?.message, /for annotation 'proxy\.istio\.io\/config': .*256 KiB/)
   t.ok(answer.raw.length < 4096, `the answer stays small (${answer.raw.length} bytes)`)
 
   // Under the limit, a map of 15,000 keys parses (duplicates found without the quadratic check).
