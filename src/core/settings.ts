@@ -260,8 +260,16 @@ class AnnotationReader {
 
   /** sidecar.istio.io/userVolume: {"name": <VolumeSource>, ...}; the key becomes the volume's name. */
   userVolumes (): V1Volume[] {
-    const map = this.jsonMap(annotations.userVolume) ?? {}
-    return Object.entries(map).map(([name, source]) => ({ ...source, name }) as V1Volume)
+    const key = annotations.userVolume
+    const map = this.jsonMap(key) ?? {}
+    return Object.entries(map).flatMap(([name, source]) => {
+      // A volume name is an RFC 1123 label; the API server would refuse the pod after us otherwise.
+      if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(name)) {
+        this.reject(key, this.values[key] ?? '', `'${name.slice(0, 64)}' is not a volume name (an RFC 1123 label)`)
+        return []
+      }
+      return [{ ...source, name } as V1Volume]
+    })
   }
 
   /** sidecar.istio.io/userVolumeMount: {"name": {"mountPath": ..., "readOnly": ...}, ...}. */

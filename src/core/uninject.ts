@@ -93,12 +93,14 @@ export function uninject (pod: Pod): Uninjected {
   const none = { probers: '', scrape: '' }
   if (status === undefined) return { pod, exact: true, carried: none }
   const spec = pod.spec ?? { containers: [] }
-  const oldProxy = [...spec.containers, ...(spec.initContainers ?? [])].find(c => c.name === proxyName)
+  // An absent list is empty (the pod shape allows it; the API server would refuse the pod later).
+  const specContainers = spec.containers ?? []
+  const oldProxy = [...specContainers, ...(spec.initContainers ?? [])].find(c => c.name === proxyName)
   const env = (name: string): string => oldProxy?.env?.find(e => e.name === name)?.value ?? ''
   const restore = status.restore
   const drop = <T extends { name: string }>(names: string[] | null, list: T[]): T[] => list.filter(item => !(names ?? []).includes(item.name))
 
-  let containers = drop(status.containers, spec.containers)
+  let containers = drop(status.containers, specContainers)
   let initContainers = drop(status.initContainers, spec.initContainers ?? [])
   const volumes = drop(status.volumes, spec.volumes ?? [])
   if (restore?.probes !== undefined) {

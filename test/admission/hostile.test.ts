@@ -211,3 +211,21 @@ t.test('the answer grows with what injection adds, not with the pod: probe heade
   // escaped copy is ~1.4× the headers. Copies in the status annotation made it > 4×.
   t.ok(answerGrowth < 2 * requestGrowth, `answer grew ${answerGrowth} bytes for ${requestGrowth} more request bytes`)
 })
+
+t.test('a status annotation on a pod without containers (found by the fuzzer: a 500 in uninject)', async t => {
+  for (const status of ['"cC="', '{}', 'not json']) {
+    const pod = podWith(p => { delete p.spec.containers; p.metadata.annotations[annotations.status] = status })
+    const answer = await review(pod)
+    t.equal(answer.status, 200, status)
+  }
+})
+
+t.test('a userVolume whose name is not a volume name is refused (found by the fuzzer: an invalid pod)', async t => {
+  for (const value of ['{"__proto__":{"emptyDir":{}}}', '{"Bad_Name":{"emptyDir":{}}}', `{"${'a'.repeat(64)}":{"emptyDir":{}}}`]) {
+    const answer = await review(podWith(p => { p.metadata.annotations[annotations.userVolume] = value }))
+    t.equal(answer.response.allowed, false, value.slice(0, 40))
+    t.match(answer.response.status?.message, /sidecar\.istio\.io\/userVolume.*not a volume name/)
+  }
+  const good = podWith(p => { p.metadata.annotations[annotations.userVolume] = '{"extra":{"emptyDir":{}}}' })
+  applied(t, good, await review(good))
+})
