@@ -82,6 +82,19 @@ snap: node_modules ## Regenerate tap snapshots
 control-plane: system-deps-e2e ## Build kube-apiserver, etcd and kubectl for e2e into ~/.cache (once; KUBEBUILDER_ASSETS skips it)
 	scripts/build-control-plane.sh >/dev/null
 
+kubectl-judge: node_modules system-deps-e2e control-plane ## The real kubectl decodes every input and output of inject (test/yaml/kubectl-judge.test.ts)
+	KUBECTL_JUDGE=required npx tap test/yaml/kubectl-judge.test.ts
+
+istio-oracle: ## Build Istio's own injector (istio-oracle, istioctl) from the Go module proxy into ~/.cache (once)
+	scripts/build-istio-oracle.sh >/dev/null
+
+conformance: node_modules istio-oracle ## Our injector against Istio's own: its goldens, then fixtures, examples and Istio's samples, both paths
+	set -o pipefail; $$(scripts/build-istio-oracle.sh --print)/istio-oracle goldens "$$(scripts/build-istio-oracle.sh --module)" | tail -1
+	npx tap --timeout=1800 test/conformance/istio.ts
+
+conformance-doc: node_modules istio-oracle ## Regenerate the generated part of docs/istio-compatibility.md from a conformance run
+	CONFORMANCE_WRITE_DOC=1 npx tap --timeout=1800 test/conformance/istio.ts
+
 e2e-build: build
 	npm run build:e2e
 
@@ -114,4 +127,4 @@ bench: build ## Benchmarks (core, admission vs a baseline, cold start, profile) 
 clean: ## Remove build output and test caches
 	rm -rf dist dist-e2e dist-bench .tap
 
-.PHONY: helm cert-manager helm-test chart-docs install-cli system-deps-test system-deps-e2e node help build lint typecheck unit test snap clean examples golden control-plane e2e-build e2e demo e2e-kind bench
+.PHONY: helm cert-manager helm-test chart-docs install-cli system-deps-test system-deps-e2e node help build lint typecheck unit test snap clean examples golden control-plane kubectl-judge e2e-build e2e demo e2e-kind bench istio-oracle conformance conformance-doc

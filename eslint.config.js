@@ -33,7 +33,7 @@ export default [
     rules: { '@typescript-eslint/no-floating-promises': 'off' }
   },
   {
-    files: ['src/core/**/*.ts', 'src/admission/**/*.ts', 'src/capture/**/*.ts'],
+    files: ['src/core/**/*.ts', 'src/admission/**/*.ts', 'src/capture/**/*.ts', 'src/yaml/**/*.ts'],
     rules: {
       '@typescript-eslint/no-restricted-imports': ['error', { paths: impure }],
       'no-restricted-globals': ['error', { name: 'process', message: 'the core is pure: only the composition roots touch process' }]

@@ -12,6 +12,8 @@ import type { AdmissionOptions, AdmissionResults } from './admission.js'
 import { runAdmissionBench, runCappedHeap } from './admission.js'
 import type { BudgetResults } from './budget.js'
 import { runBudgetBench } from './budget.js'
+import type { CliResults } from './cli.js'
+import { runCliBench } from './cli.js'
 import type { ColdStartResults } from './cold-start.js'
 import { runColdStart } from './cold-start.js'
 import type { CoreResults } from './core.js'
@@ -25,7 +27,7 @@ import { renderSummary } from './report.js'
 import { defaultedReview, largeReview, scalingReview } from './reviews.js'
 import { canPin, generateCertificates, pinSelf, repoRoot } from './servers.js'
 
-const parts = ['core', 'admission', 'cold-start', 'profile', 'budget'] as const
+const parts = ['core', 'admission', 'cold-start', 'profile', 'cli', 'budget'] as const
 type Part = typeof parts[number]
 
 export interface BenchResults {
@@ -52,6 +54,8 @@ export interface BenchResults {
   admission?: AdmissionResults
   coldStart?: ColdStartResults
   profile?: { core: ProfileSummary[], server: ProfileSummary[] }
+  /** The offline CLI against istioctl kube-inject (bench/cli.ts). */
+  cli?: CliResults
   budget?: BudgetResults
 }
 
@@ -146,6 +150,7 @@ async function main (): Promise<void> {
       }
       if (only.has('budget')) results.budget = await runBudgetBench(certs, tmp, quick ? [16] : [16, 32, 64], log)
     }
+    if (only.has('cli')) results.cli = await runCliBench(tmp, quick, log)
   } finally {
     rmSync(tmp, { recursive: true, force: true })
   }

@@ -12,7 +12,8 @@ export const labels = {
   app: 'app',
   appVersion: 'app.kubernetes.io/version',
   version: 'version',
-  podTemplateHash: 'pod-template-hash'
+  podTemplateHash: 'pod-template-hash',
+  rolloutsPodTemplateHash: 'rollouts-pod-template-hash'
 } as const
 
 export const annotations = {
@@ -50,6 +51,7 @@ export const annotations = {
   capNetBindService: 'sidecar.istio.io/capNetBindService',
   rewriteAppHTTPProbers: 'sidecar.istio.io/rewriteAppHTTPProbers',
   proxyConfig: 'proxy.istio.io/config',
+  templates: 'inject.istio.io/templates',
   mergeMetrics: 'prometheus.istio.io/merge-metrics',
   prometheusScrape: 'prometheus.io/scrape',
   prometheusPort: 'prometheus.io/port',

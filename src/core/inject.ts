@@ -40,7 +40,7 @@ export function inject (pod: Pod, request: RequestInfo, config: InjectorConfig, 
     }
   }
   // Re-injection starts from the pod as it was before: injecting twice equals injecting once.
-  const previous = decision.reinjection ? uninject(pod) : { pod, exact: true, carried: { probers: '', scrape: '' } }
+  const previous = decision.reinjection ? uninject(pod) : { pod, exact: true, carried: { probers: '', scrape: '' }, overridesFromAnnotation: false }
   const base = previous.pod
   const resolved = resolveSettings(base, config, facts)
   const warnings = [...policy.warnings, ...resolved.warnings]
@@ -49,12 +49,18 @@ export function inject (pod: Pod, request: RequestInfo, config: InjectorConfig, 
   const restore: Restore = {}
 
   // Pods injected by Istio keep their user overrides only in proxy.istio.io/overrides.
-  const user = takeUserOverrides(base, !previous.exact, problems, restore)
+  const user = takeUserOverrides(base, previous.overridesFromAnnotation, problems, restore)
+  // What a pod injected by istiod carried over is recorded, so that injecting again carries it again.
+  const carried: NonNullable<Restore['carried']> = {}
+  if (previous.carried.probers !== '') carried.probers = previous.carried.probers
+  if (previous.carried.scrape !== '') carried.scrape = previous.carried.scrape
+  if (previous.overridesFromAnnotation && (user.proxy !== undefined || user.init !== undefined)) carried.overrides = true
+  if (Object.keys(carried).length > 0) restore.carried = carried
   const userRunAsUser = user.proxy?.securityContext?.runAsUser
   // A user-chosen proxy uid must also be the uid the capture rules let through (Istio does the same).
   const captureUID = userRunAsUser !== undefined && userRunAsUser !== 0 ? userRunAsUser : config.proxyUID
   const namespace = podNamespace(pod, request)
-  const workload = findWorkload(pod, namespace)
+  const workload = findWorkload(pod, namespace, request.workload)
   const appPod: Pod = { ...base, spec: { ...base.spec, containers: user.containers, initContainers: user.initContainers } }
   let proxy = buildProxyContainer({ settings, config, pod: appPod, workload })
   let init = settings.interceptionMode === 'NONE' ? undefined : buildInitContainer(settings, config, captureUID)

@@ -2,8 +2,11 @@
 // or JSON, `List` objects, and the pod templates of every workload kind, through the same inject()
 // the webhook calls. Untouched documents are written back as they were read, comments and key order
 // included. Pure: the CLI adapter reads the files and prints.
-import { parseAllDocuments, stringify } from 'yaml'
-import type { Document } from 'yaml'
+import { isMap, isSeq } from 'yaml'
+import { editDocument } from '../yaml/edit.js'
+import { renderDocument } from '../yaml/emit.js'
+import { readDocuments } from '../yaml/read.js'
+import type { ReadDocument } from '../yaml/read.js'
 import { inject } from './inject.js'
 import { podNamespace } from './policy.js'
 import { resolveSettings } from './settings.js'
@@ -13,6 +16,7 @@ import { checkPodShape } from './pod-shape.js'
 import type { ClusterFacts, InjectorConfig, InjectResult, Pod, ResourceList } from './types.js'
 import { readStatus, uninject } from './uninject.js'
 import { matchWebhook } from './webhook-selectors.js'
+import type { WorkloadRef } from './workload.js'
 
 export interface Source {
   /** The file name (or "<stdin>"), used in every message. */
@@ -42,7 +46,7 @@ type Obj = Record<string, unknown>
 type Operation = 'inject' | 'uninject'
 
 /** Where each kind keeps its pod template. */
-const templatePaths: Record<string, string[]> = {
+export const templatePaths: Record<string, string[]> = {
   Pod: [],
   Deployment: ['spec', 'template'],
   StatefulSet: ['spec', 'template'],
@@ -62,66 +66,81 @@ interface Located {
   doc: Obj
 }
 
-/** Parses every source into documents, or reports where it is not valid YAML or JSON. */
-/** A parsed document and its exact source text, from the end of the previous one (so leading comments come along). */
-type Parsed = Located & { raw: string }
-
-export function parseSources (sources: readonly Source[]): { docs: Parsed[], errors: string[] } {
-  const docs: Parsed[] = []
+/** Parses every source into documents as kubectl reads them, or reports where it is not valid YAML or JSON. */
+export function parseSources (sources: readonly Source[]): { docs: Located[], errors: string[] } {
+  const docs: Located[] = []
   const errors: string[] = []
   for (const source of sources) {
-    const parsed = parseAllDocuments(source.text, { prettyErrors: true })
-    const list: Document[] = Array.isArray(parsed) ? parsed : [parsed]
-    list.forEach((document, i) => {
-      const raw = source.text.slice(i === 0 ? 0 : list[i - 1]?.range?.[2] ?? 0, document.range?.[2] ?? source.text.length)
-      const where = `${source.name}, document ${i + 1}`
-      const problem = document.errors[0]
-      if (problem !== undefined) {
-        const line = problem.linePos?.[0]
-        errors.push(`${source.name}${line !== undefined ? `:${line.line}:${line.col}` : ''}: not valid YAML or JSON: ${problem.message.split('\n')[0] ?? ''}`)
-        return
-      }
-      const value: unknown = document.toJS()
-      if (value === null || value === undefined) return
-      if (!isObj(value)) {
-        errors.push(`${where}: expected a Kubernetes object (a mapping), got ${Array.isArray(value) ? 'a list' : typeof value}`)
-        return
-      }
-      docs.push({ where, doc: value, raw })
-    })
+    for (const read of readDocuments(source.text)) {
+      const doc = checkDocument(read, source.name, errors)
+      if (doc !== undefined) docs.push({ where: `${source.name}, document ${read.index}`, doc })
+    }
   }
   return { docs, errors }
 }
 
-export function transformManifests (sources: readonly Source[], operation: Operation, options: ManifestOptions): ManifestOutcome {
-  const { docs, errors } = parseSources(sources)
-  const notes: string[] = []
-  const results = docs.map(({ where, doc, raw }) => {
-    const out = transformSafely(doc, where, operation, options, notes, errors)
-    return { out, raw: out === doc ? raw : undefined }
-  })
-  if (errors.length > 0) return { output: '', notes, errors }
-  return { output: render(results, options.output), notes, errors }
-}
-
-function render (results: Array<{ out: Obj, raw: string | undefined }>, format: 'yaml' | 'json'): string {
-  if (format === 'json') {
-    const items = results.map(r => r.out)
-    const value = items.length === 1 ? items[0] : { apiVersion: 'v1', kind: 'List', items }
-    return `${JSON.stringify(value, null, 2)}\n`
+/** The document's object, or undefined (an error is recorded, or the document is empty). */
+function checkDocument (read: ReadDocument, name: string, errors: string[]): Obj | undefined {
+  const where = `${name}, document ${read.index}`
+  if (read.error !== undefined) {
+    const { line, col, message } = read.error
+    errors.push(line !== undefined ? `${name}:${line}:${col ?? 1}: not valid YAML or JSON: ${message}` : `${where}: ${message}`)
+    return undefined
   }
-  return results.map(r => {
-    // An untouched document is written as it was read, byte for byte (JSON input is written as
-    // YAML); its own '---' marker is dropped, since the join writes one.
-    const text = r.raw !== undefined && !/^\s*[{[]/.test(stripComments(r.raw))
-      ? r.raw.replace(/^---[ \t]*\n/, '')
-      : stringify(r.out)
-    return text.endsWith('\n') ? text : `${text}\n`
-  }).join('---\n')
+  const value = read.value
+  if (value === null || value === undefined) return undefined
+  if (!isObj(value)) {
+    errors.push(`${where}: expected a Kubernetes object (a mapping), got ${Array.isArray(value) ? 'a list' : typeof value}`)
+    return undefined
+  }
+  return value
 }
 
-function stripComments (text: string): string {
-  return text.replace(/^(\s*(#.*)?\n)*/, '')
+/**
+ * One document at a time (a stream of any length holds one syntax tree), written as it is read:
+ * untouched documents byte for byte, injected ones edited in place (src/yaml/edit.ts).
+ */
+export function transformManifests (sources: readonly Source[], operation: Operation, options: ManifestOptions): ManifestOutcome {
+  const notes: string[] = []
+  const errors: string[] = []
+  const chunks: string[] = []
+  const objects: Obj[] = []
+  for (const source of sources) {
+    for (const read of readDocuments(source.text)) {
+      const doc = checkDocument(read, source.name, errors)
+      if (doc === undefined) continue
+      const out = transformSafely(doc, `${source.name}, document ${read.index}`, operation, options, notes, errors)
+      if (errors.length > 0) continue
+      if (options.output === 'json') objects.push(out)
+      else chunks.push(writeDocument(source.text, read, out, chunks.length === 0))
+    }
+  }
+  if (errors.length > 0) return { output: '', notes, errors }
+  if (options.output === 'json') {
+    const value = objects.length === 1 ? objects[0] : { apiVersion: 'v1', kind: 'List', items: objects }
+    return { output: `${JSON.stringify(value, null, 2)}\n`, notes, errors }
+  }
+  return { output: chunks.join(''), notes, errors }
+}
+
+const startsWithMarker = /^(?:[ \t]*(?:#.*)?\r?\n)*---(?:[ \t\r\n]|$)/
+
+/**
+ * A document's output text: as read when untouched, edited in place when changed, written whole
+ * from its value when it cannot be edited in place (or was JSON: the output is YAML). A '---' goes
+ * before every document but the first, unless the document's own text starts with one.
+ */
+function writeDocument (text: string, read: ReadDocument, out: Obj, first: boolean): string {
+  const root = read.document.contents
+  const json = root !== null && (isMap(root) || isSeq(root)) && root.flow === true
+  let body = out === read.value && !json ? read.raw : (json ? undefined : editDocument(text, read, out))
+  if (body === undefined) {
+    // The text before the document's content: '---', directives, comments.
+    const prefix = root === null || json ? '' : text.slice(read.rawStart, root.range[0])
+    body = prefix + renderDocument(out)
+  }
+  if (!first && !startsWithMarker.test(body)) body = `---\n${body}`
+  return /\n$/.test(body) ? body : `${body}\n`
 }
 
 // A document of a shape the core does not expect must cost its own error line, never the whole run
@@ -170,7 +189,7 @@ function transformObject (doc: Obj, where: string, operation: Operation, options
     }
     return setPath(doc, path, templateOf(restored, kind, template))
   }
-  const outcome = injectOffline(pod, options, kind)
+  const outcome = injectOffline(pod, options, kind, declaredWorkload(doc, kind))
   for (const w of outcome.warnings) notes.push(`${label} (${where}): warning: ${w}`)
   switch (outcome.outcome) {
     case 'skipped':
@@ -198,12 +217,19 @@ function malformedMessage (problem: { path: string, expected: string }): string 
 }
 
 /** inject(), preceded by the webhook's selectors when the namespace's labels are known. */
-export function injectOffline (pod: Pod, options: ManifestOptions, workloadKind: string): OfflineResult {
+export function injectOffline (pod: Pod, options: ManifestOptions, workloadKind: string, workload?: WorkloadRef): OfflineResult {
   if (options.namespaceLabels !== undefined) {
     const match = matchWebhook(podNamespace(pod, {}), options.namespaceLabels, pod.metadata?.labels ?? {}, options.config.revision)
     if (match.entry === undefined) return { outcome: 'skipped', decision: { inject: false, reason: 'not-selected', message: match.message }, warnings: [] }
   }
-  return inject(pod, { workloadKind }, options.config, options.facts)
+  return inject(pod, { workloadKind, ...(workload === undefined ? {} : { workload }) }, options.config, options.facts)
+}
+
+/** The workload a manifest declares (a pod is its own, found from its metadata as the webhook does). */
+function declaredWorkload (doc: Obj, kind: string): WorkloadRef | undefined {
+  if (kind === 'Pod') return undefined
+  const meta = isObj(doc.metadata) ? doc.metadata : {}
+  return { kind, apiVersion: typeof doc.apiVersion === 'string' ? doc.apiVersion : '', name: typeof meta.name === 'string' ? meta.name : '' }
 }
 
 /** The pod the API server would build from the workload's template, named after the workload. */
@@ -230,7 +256,12 @@ function templateOf (pod: Pod, kind: string, template: Obj): Obj {
   }
   const { name: _name, namespace: _namespace, ...meta } = pod.metadata ?? {}
   const original = isObj(template.metadata) ? template.metadata : {}
-  const metadata = { ...meta, ...('name' in original ? { name: original.name } : {}) }
+  // A name or namespace the template itself declares stays (Istio's own samples set a namespace there).
+  const metadata = {
+    ...meta,
+    ...('name' in original ? { name: original.name } : {}),
+    ...('namespace' in original ? { namespace: original.namespace } : {})
+  }
   const { metadata: _old, ...rest } = template
   // An empty template metadata means what none means; leaving it out keeps uninject(inject(x)) == x.
   return Object.keys(metadata).length === 0
@@ -295,7 +326,7 @@ export function explainManifests (sources: readonly Source[], options: ManifestO
       return
     }
     try {
-      explanations.push(explainPod(checked.value, describe(doc, kind, options), where, options, kind))
+      explanations.push(explainPod(checked.value, describe(doc, kind, options), where, options, kind, declaredWorkload(doc, kind)))
     } catch (err) {
       errors.push(`${where}: cannot explain: the object is malformed (${err instanceof Error ? err.message : String(err)})`)
     }
@@ -304,8 +335,8 @@ export function explainManifests (sources: readonly Source[], options: ManifestO
   return { explanations, errors }
 }
 
-export function explainPod (pod: Pod, workload: string, source: string, options: ManifestOptions, workloadKind = 'Pod'): Explanation {
-  const result = injectOffline(pod, options, workloadKind)
+export function explainPod (pod: Pod, workload: string, source: string, options: ManifestOptions, workloadKind = 'Pod', declared?: WorkloadRef): Explanation {
+  const result = injectOffline(pod, options, workloadKind, declared)
   const webhook = options.namespaceLabels === undefined
     ? 'not evaluated: an enabled namespace is assumed (give --namespace-labels to evaluate the webhook selectors)'
     : matchWebhook(podNamespace(pod, {}), options.namespaceLabels, pod.metadata?.labels ?? {}, options.config.revision).message

@@ -26,6 +26,8 @@ export interface SidecarSettings {
   nativeSource: NativeSource
   hold: boolean
   interceptionMode: InterceptionMode
+  /** The ProxyConfig's interception mode (config, or proxy.istio.io/config): the sidecar.istio.io/interceptionMode annotation is not part of it. */
+  proxyConfigInterceptionMode: string
   proxyImage: string
   initImage: string
   resources: Resources
@@ -53,6 +55,7 @@ export interface SettingsOutcome {
 
 export function resolveSettings (pod: Pod, config: InjectorConfig, facts: ClusterFacts = {}): SettingsOutcome {
   const a = new AnnotationReader(pod.metadata?.annotations ?? {})
+  a.templates()
   const proxyConfig = a.proxyConfig()
   const interceptionMode = a.interception(proxyConfig.interceptionMode ?? config.capture.interceptionMode)
   const c = config.capture
@@ -64,6 +67,7 @@ export function resolveSettings (pod: Pod, config: InjectorConfig, facts: Cluste
     // Istio ORs the sources: a per-pod "false" does not undo a "true" in the config (docs/istio-compatibility.md).
     hold: config.holdApplicationUntilProxyStarts || proxyConfig.holdApplicationUntilProxyStarts === true,
     interceptionMode,
+    proxyConfigInterceptionMode: proxyConfig.interceptionMode ?? config.capture.interceptionMode,
     proxyImage: image.proxy,
     // An explicit proxy image replaces the init image too: Istio's proxyImage annotation does the same.
     initImage: image.overridden ? image.proxy : config.images.init,
@@ -108,6 +112,10 @@ interface PodProxyConfig {
   interceptionMode?: string
   proxyMetadata?: Record<string, string>
 }
+
+const supportedTemplates = ['sidecar']
+/** The templates of Istio's default install (istio-discovery chart), for a precise refusal. */
+const istioTemplates = ['sidecar', 'gateway', 'grpc-agent', 'grpc-simple', 'kube-gateway', 'waypoint', 'agentgateway', 'agentgateway-waypoint']
 
 const resourceAnnotations = [
   [annotations.proxyCPU, 'requests', 'cpu'],
@@ -168,6 +176,26 @@ class AnnotationReader {
       ? 'TPROXY interception is not supported by this injector; use REDIRECT or NONE'
       : 'must be REDIRECT or NONE')
     return 'REDIRECT'
+  }
+
+  /**
+   * inject.istio.io/templates: which of istiod's templates to render. Only `sidecar` is built here; any
+   * other name is refused (naming it), rather than given a sidecar it did not ask for.
+   */
+  templates (): void {
+    const key = annotations.templates
+    const value = this.values[key]
+    if (value === undefined) return
+    const names = value.split(',').map(n => n.trim()).filter(n => n !== '')
+    const others = names.filter(n => !supportedTemplates.includes(n))
+    if (others.length === 0) return
+    const known = others.filter(n => istioTemplates.includes(n))
+    const unknown = others.filter(n => !istioTemplates.includes(n))
+    const reasons = [
+      ...(unknown.length > 0 ? [`unknown template${unknown.length > 1 ? 's' : ''} ${unknown.map(n => `'${n}'`).join(', ')}`] : []),
+      ...(known.length > 0 ? [`Istio's template${known.length > 1 ? 's' : ''} ${known.map(n => `'${n}'`).join(', ')} not supported by this injector`] : [])
+    ]
+    this.reject(key, value, `${reasons.join('; ')} (supported: ${supportedTemplates.join(', ')})`)
   }
 
   nativeMode (config: InjectorConfig, facts: ClusterFacts): { native: boolean, nativeSource: NativeSource } {
@@ -242,27 +270,31 @@ class AnnotationReader {
     return out
   }
 
-  private jsonMap (key: string): Record<string, Record<string, unknown>> | undefined {
+  /**
+   * A JSON map of name → definition, or a JSON list of definitions that carry their own `name` (the
+   * form Istio's own samples use; istiod names an unnamed list item by its index, as we do).
+   */
+  private jsonEntries (key: string): Array<[string, Record<string, unknown>]> {
     const value = this.values[key]
-    if (value === undefined) return undefined
+    if (value === undefined) return []
     const parsed = parseJsonAnnotation(value)
     if (!parsed.ok) {
-      this.reject(key, value, `${parsed.reason}; must be a JSON object mapping names to definitions`)
-      return undefined
+      this.reject(key, value, `${parsed.reason}; must be a JSON object mapping names to definitions, or a JSON list of named definitions`)
+      return []
     }
     const doc = parsed.value
-    if (!isRecord(doc) || !Object.values(doc).every(isRecord)) {
-      this.reject(key, value, 'must be a JSON object mapping names to definitions')
-      return undefined
+    if (Array.isArray(doc) && doc.every(isRecord)) {
+      return doc.map((item, index) => [typeof item.name === 'string' && item.name !== '' ? item.name : String(index), item])
     }
-    return doc as Record<string, Record<string, unknown>>
+    if (isRecord(doc) && Object.values(doc).every(isRecord)) return Object.entries(doc) as Array<[string, Record<string, unknown>]>
+    this.reject(key, value, 'must be a JSON object mapping names to definitions, or a JSON list of named definitions')
+    return []
   }
 
-  /** sidecar.istio.io/userVolume: {"name": <VolumeSource>, ...}; the key becomes the volume's name. */
+  /** sidecar.istio.io/userVolume: {"name": <VolumeSource>, ...} or [<Volume>, ...]. */
   userVolumes (): V1Volume[] {
     const key = annotations.userVolume
-    const map = this.jsonMap(key) ?? {}
-    return Object.entries(map).flatMap(([name, source]) => {
+    return this.jsonEntries(key).flatMap(([name, source]) => {
       // A volume name is an RFC 1123 label; the API server would refuse the pod after us otherwise.
       if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(name)) {
         this.reject(key, this.values[key] ?? '', `'${name.slice(0, 64)}' is not a volume name (an RFC 1123 label)`)
@@ -272,11 +304,10 @@ class AnnotationReader {
     })
   }
 
-  /** sidecar.istio.io/userVolumeMount: {"name": {"mountPath": ..., "readOnly": ...}, ...}. */
+  /** sidecar.istio.io/userVolumeMount: {"name": {"mountPath": ..., "readOnly": ...}, ...} or [<VolumeMount>, ...]. */
   userVolumeMounts (): V1VolumeMount[] {
     const key = annotations.userVolumeMount
-    const map = this.jsonMap(key) ?? {}
-    return Object.entries(map).flatMap(([name, mount]) => {
+    return this.jsonEntries(key).flatMap(([name, mount]) => {
       if (typeof mount.mountPath !== 'string' || !mount.mountPath.startsWith('/')) {
         this.reject(key, this.values[key] ?? '', `the mount of '${name}' needs an absolute mountPath`)
         return []

@@ -1,6 +1,7 @@
 // The containers and volumes of the `istio` profile: what istiod's sidecar template renders
 // (docs/istio-compatibility.md), built as typed data rather than from a template language.
 import type { V1Container, V1EnvVar, V1ResourceRequirements, V1SecurityContext, V1Volume, V1VolumeMount } from '@kubernetes/client-node'
+import { labels } from './annotations.js'
 import type { SidecarSettings } from './settings.js'
 import type { InjectorConfig, Pod, Resources } from './types.js'
 import type { Workload } from './workload.js'
@@ -38,7 +39,9 @@ export function buildCaptureArgs (settings: SidecarSettings, config: InjectorCon
   if (c.excludeOutboundPorts !== '') args.push('-o', c.excludeOutboundPorts)
   if (c.virtualInterfaces !== '') args.push('-k', c.virtualInterfaces)
   if (c.excludeInterfaces !== '') args.push('-c', c.excludeInterfaces)
-  if (config.proxyGID !== proxyUID) args.push('-g', String(config.proxyGID))
+  // Only a configured gid differs from the uid; a user's proxy runAsUser/runAsGroup do not add -g,
+  // which istio-iptables then defaults to the -u uid, as with Istio's own injection.
+  if (config.proxyGID !== config.proxyUID) args.push('-g', String(config.proxyGID))
   args.push(`--log_output_level=${settings.agentLogLevel}`)
   return args
 }
@@ -123,11 +126,14 @@ function proxyEnv ({ settings, config, pod, workload }: ProxyInputs): V1EnvVar[]
     { name: 'ISTIO_META_POD_PORTS', value: JSON.stringify(podPorts) },
     { name: 'ISTIO_META_APP_CONTAINERS', value: appContainers.map(c => c.name).join(',') },
     resourceEnv('GOMEMLIMIT', 'limits.memory'),
+    // The agent and Envoy size their thread pools from it rather than from the node's cores.
+    resourceEnv('GOMAXPROCS', 'limits.cpu'),
     { name: 'ISTIO_META_CLUSTER_ID', value: config.proxy.clusterId },
     fieldEnv('ISTIO_META_NODE_NAME', 'spec.nodeName'),
     { name: 'ISTIO_META_INTERCEPTION_MODE', value: settings.interceptionMode }
   ]
-  if (workload.name !== '') env.push({ name: 'ISTIO_META_WORKLOAD_NAME', value: workload.name })
+  const workloadName = pod.metadata?.labels?.[labels.workloadName] ?? ''
+  if (workloadName !== '' || workload.name !== '') env.push({ name: 'ISTIO_META_WORKLOAD_NAME', value: workloadName !== '' ? workloadName : workload.name })
   if (workload.owner !== '') env.push({ name: 'ISTIO_META_OWNER', value: workload.owner })
   if (settings.bootstrapOverride !== '') {
     env.push({ name: 'ISTIO_BOOTSTRAP_OVERRIDE', value: '/etc/istio/custom-bootstrap/custom_bootstrap.json' })
@@ -142,7 +148,7 @@ function proxyEnv ({ settings, config, pod, workload }: ProxyInputs): V1EnvVar[]
 function proxyConfigOf (settings: SidecarSettings): Record<string, unknown> {
   const out: Record<string, unknown> = {}
   if (settings.hold) out.holdApplicationUntilProxyStarts = true
-  if (settings.interceptionMode !== 'REDIRECT') out.interceptionMode = settings.interceptionMode
+  if (settings.proxyConfigInterceptionMode !== 'REDIRECT') out.interceptionMode = settings.proxyConfigInterceptionMode
   if (Object.keys(settings.proxyMetadata).length > 0) out.proxyMetadata = settings.proxyMetadata
   return out
 }

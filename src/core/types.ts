@@ -92,6 +92,11 @@ export interface RequestInfo {
    * injection of a Job or CronJob manifest); the webhook reads the pod's controller reference instead.
    */
   workloadKind?: string
+  /**
+   * Offline only: the workload whose pod template this is (a Deployment, a CronJob, …), which names
+   * the pod's workload and owner; the webhook reads them from the pod's owner references instead.
+   */
+  workload?: { kind: string, apiVersion: string, name: string }
 }
 
 /** Facts about the cluster the core cannot see, supplied by the adapters. */

@@ -22,6 +22,12 @@ export interface Restore {
   probes?: Record<string, Record<string, Handler>>
   /** Where the user's own istio-proxy / istio-init stood, to put them back (list and index). */
   overrides?: Array<{ list: 'containers' | 'initContainers', index: number }>
+  /**
+   * What a pod injected by istiod carried into our first injection, so that the next one carries it
+   * again: the old proxy's app probers and scrape annotations, and (overrides: true) user overrides
+   * that live only in proxy.istio.io/overrides.
+   */
+  carried?: { probers?: string, scrape?: string, overrides?: true }
 }
 
 /** The status annotation: Istio's keys, in Istio's order, plus `restore`. */
@@ -76,6 +82,11 @@ function wellShaped (value: unknown): Restore | undefined {
       (o.list === 'containers' || o.list === 'initContainers') && Number.isInteger(o.index) && (o.index as number) >= 0)) {
     out.overrides = value.overrides as NonNullable<Restore['overrides']>
   }
+  const c = value.carried
+  if (isRecord(c) && (c.probers === undefined || typeof c.probers === 'string') &&
+      (c.scrape === undefined || typeof c.scrape === 'string') && (c.overrides === undefined || c.overrides === true)) {
+    out.carried = c as NonNullable<Restore['carried']>
+  }
   return out
 }
 
@@ -83,15 +94,17 @@ export interface Uninjected {
   pod: Pod
   /** Whether the pod carried our restore record (an exact inverse) or was stripped Istio's way. */
   exact: boolean
-  /** For pods without a restore record: the old proxy's ISTIO_KUBE_APP_PROBERS and ISTIO_PROMETHEUS_ANNOTATIONS. */
+  /** The old proxy's ISTIO_KUBE_APP_PROBERS and ISTIO_PROMETHEUS_ANNOTATIONS (istiod's pods), or what restore carried. */
   carried: { probers: string, scrape: string }
+  /** Whether the user's proxy overrides are to be read from proxy.istio.io/overrides (istiod's pods, and ours made from them). */
+  overridesFromAnnotation: boolean
 }
 
 /** Returns the pod as it was before injection; a pod without the status annotation comes back as it is. */
 export function uninject (pod: Pod): Uninjected {
   const status = readStatus(pod)
   const none = { probers: '', scrape: '' }
-  if (status === undefined) return { pod, exact: true, carried: none }
+  if (status === undefined) return { pod, exact: true, carried: none, overridesFromAnnotation: false }
   const spec = pod.spec ?? { containers: [] }
   // An absent list is empty (the pod shape allows it; the API server would refuse the pod later).
   const specContainers = spec.containers ?? []
@@ -127,8 +140,11 @@ export function uninject (pod: Pod): Uninjected {
   else delete outSpec.initContainers
   if (volumes.length > 0 || (spec.volumes !== undefined && restore === undefined)) outSpec.volumes = volumes
   else delete outSpec.volumes
-  const exact = restore !== undefined
-  return { pod: out, exact, carried: exact ? none : { probers: env('ISTIO_KUBE_APP_PROBERS'), scrape: env('ISTIO_PROMETHEUS_ANNOTATIONS') } }
+  if (restore === undefined) {
+    return { pod: out, exact: false, carried: { probers: env('ISTIO_KUBE_APP_PROBERS'), scrape: env('ISTIO_PROMETHEUS_ANNOTATIONS') }, overridesFromAnnotation: true }
+  }
+  const carried = restore.carried ?? {}
+  return { pod: out, exact: true, carried: { probers: carried.probers ?? '', scrape: carried.scrape ?? '' }, overridesFromAnnotation: carried.overrides === true }
 }
 
 /** Puts previous values back; a key recorded as null was absent, and a map left empty was absent. */

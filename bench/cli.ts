@@ -1,0 +1,170 @@
+// The offline CLI against `istioctl kube-inject --revision default` (built from the Go module proxy by
+// scripts/build-istio-oracle.sh, configured without a cluster by `istio-oracle config`), same files,
+// same run, interleaved: one workload (wall time), start-up to the first byte of output (with and
+// without V8's compile cache), Istio's samples ×20 in one stream (CPU and peak RSS from GNU time),
+// and the cost split per workload of our side. When istioctl (or the samples) are absent it says so
+// and measures our side alone (or uses examples/ instead).
+import { execFileSync, spawn, spawnSync } from 'node:child_process'
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import { homedir } from 'node:os'
+import { join } from 'node:path'
+import { defaultConfig } from '../src/core/config.js'
+import { transformManifests } from '../src/core/manifests.js'
+import type { ManifestOptions } from '../src/core/manifests.js'
+import { readDocuments } from '../src/yaml/read.js'
+import { cliPath, repoRoot } from './servers.js'
+import { median, round } from './stats.js'
+
+const istioModule = 'istio.io/istio@v0.0.0-20260827124520-eed52ebb66ad'
+
+export interface Run { wallMs: number, cpuMs: number, maxRssMiB: number }
+export interface CliResults {
+  istioctl: string | null
+  corpus: { source: string, workloads: number, documents: number, bytes: number }
+  oneWorkload: { oursMs: number, istioctlMs: number | null, ratio: number | null }
+  startup: { firstByteMs: number, firstByteNoCacheMs: number, nodeEmptyMs: number }
+  many: { ours: Run, istioctl: Run | null, cpuSpeedup: number | null, rssRatio: number | null }
+  /** Per workload, µs of CPU in one process: read, parse, inject, re-emit, write. */
+  splitUs: { read: number, parse: number, inject: number, emit: number, write: number }
+}
+
+const cacheDir = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'sidecar-injector')
+const workloadKinds = /^kind:\s*(Pod|Deployment|StatefulSet|DaemonSet|ReplicaSet|ReplicationController|Job|CronJob)\s*$/gm
+
+function findIstio (tmp: string): string[] | null {
+  const bin = join(cacheDir, `istio-${istioModule.split('@')[1] ?? ''}`, 'bin')
+  if (!existsSync(join(bin, 'istioctl')) || !existsSync(join(bin, 'istio-oracle'))) return null
+  const config = join(tmp, 'istio-config')
+  mkdirSync(config, { recursive: true })
+  execFileSync(join(bin, 'istio-oracle'), ['config', config])
+  return [join(bin, 'istioctl'), 'kube-inject', '--revision', 'default', '--meshConfigFile', join(config, 'mesh.yaml'),
+    '--injectConfigFile', join(config, 'inject-config.yaml'), '--valuesFile', join(config, 'values.json'), '-f']
+}
+
+/** Istio's samples (every YAML file istioctl injects without error), ×copies, as one stream. */
+function buildCorpus (tmp: string, istioctl: string[] | null, copies: number, log: (l: string) => void): CliResults['corpus'] & { file: string, one: string } {
+  const samples = join(process.env.GOMODCACHE ?? join(homedir(), 'go', 'pkg', 'mod'), istioModule, 'samples')
+  let texts: string[] = []
+  let source = `Istio's samples (${samples}) ×${copies}`
+  if (existsSync(samples)) {
+    const files = readdirSync(samples, { recursive: true }).map(String).filter(f => /\.ya?ml$/.test(f)).sort()
+    for (const f of files) {
+      const text = readFileSync(join(samples, f), 'utf8')
+      if (!/^kind:\s*(Deployment|Pod|StatefulSet|DaemonSet|Job|CronJob)\s*$/m.test(text)) continue
+      // Only files both sides take: istioctl refuses templated (Helm) files and some kinds.
+      const ours = transformManifests([{ name: f, text }], 'inject', options())
+      const theirs = istioctl === null ? 0 : spawnSync(istioctl[0] as string, [...istioctl.slice(1), join(samples, f)], { stdio: 'ignore' }).status
+      if (ours.errors.length === 0 && theirs === 0) texts.push(text)
+    }
+  } else {
+    source = `examples/bookinfo ×${copies} (Istio's samples not in the Go module cache)`
+    texts = readdirSync(join(repoRoot, 'examples', 'bookinfo')).filter(f => f.endsWith('.yaml')).map(f => readFileSync(join(repoRoot, 'examples', 'bookinfo', f), 'utf8'))
+  }
+  const one = texts.join('\n---\n')
+  const stream = Array(copies).fill(one).join('\n---\n')
+  const file = join(tmp, 'corpus.yaml')
+  writeFileSync(file, stream)
+  const single = join(tmp, 'one.yaml')
+  writeFileSync(single, 'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: sleep\nspec:\n  replicas: 1\n  selector:\n    matchLabels:\n      app: sleep\n  template:\n    metadata:\n      labels:\n        app: sleep\n    spec:\n      containers:\n      - name: sleep\n        image: curlimages/curl\n        command: ["/bin/sleep", "infinity"]\n')
+  const workloads = [...stream.matchAll(workloadKinds)].length
+  const documents = [...readDocuments(stream)].length
+  log(`cli: corpus ${source}: ${workloads} workloads in ${documents} documents, ${round(stream.length / 1024)} KiB`)
+  return { source, workloads, documents, bytes: stream.length, file, one: single }
+}
+
+function options (output: 'yaml' | 'json' = 'yaml'): ManifestOptions {
+  return { config: defaultConfig(), facts: {}, namespace: 'default', output }
+}
+
+/** Wall, CPU (user+sys) and peak RSS of a command, from GNU time. */
+function timed (argv: string[], env: NodeJS.ProcessEnv = process.env): Run {
+  const start = process.hrtime.bigint()
+  const run = spawnSync('/usr/bin/time', ['-f', 'TIME %U %S %M', ...argv], { env, encoding: 'utf8', maxBuffer: 1024 * 1024 * 1024 })
+  const wallMs = Number(process.hrtime.bigint() - start) / 1e6
+  const m = /TIME ([\d.]+) ([\d.]+) (\d+)/.exec(run.stderr)
+  if (run.status !== 0 || m === null) throw new Error(`${argv.join(' ')} failed: ${run.stderr.slice(-500)}`)
+  return { wallMs: round(wallMs), cpuMs: round((Number(m[1]) + Number(m[2])) * 1000), maxRssMiB: round(Number(m[3]) / 1024) }
+}
+
+/** Spawn to the first byte on stdout. */
+async function firstByte (argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const start = process.hrtime.bigint()
+  return await new Promise((resolve, reject) => {
+    const child = spawn(argv[0] as string, argv.slice(1), { env, stdio: ['ignore', 'pipe', 'ignore'] })
+    let at: number | undefined
+    child.stdout.once('data', () => { at = Number(process.hrtime.bigint() - start) / 1e6 })
+    child.stdout.resume()
+    child.on('error', reject)
+    child.on('exit', () => { at === undefined ? reject(new Error(`${argv.join(' ')} wrote nothing`)) : resolve(at) })
+  })
+}
+
+function medianRun (runs: Run[]): Run {
+  return { wallMs: round(median(runs.map(r => r.wallMs))), cpuMs: round(median(runs.map(r => r.cpuMs))), maxRssMiB: round(median(runs.map(r => r.maxRssMiB))) }
+}
+
+function cpuUs (fn: () => void): number {
+  const start = process.cpuUsage()
+  fn()
+  const used = process.cpuUsage(start)
+  return used.user + used.system
+}
+
+export async function runCliBench (tmp: string, quick: boolean, log: (l: string) => void): Promise<CliResults> {
+  const istioctl = findIstio(tmp)
+  log(istioctl === null ? `cli: istioctl not built (${cacheDir}/istio-*/bin; scripts/build-istio-oracle.sh builds it): measuring our side alone` : `cli: against ${istioctl[0] ?? ''} kube-inject --revision default`)
+  const corpus = buildCorpus(tmp, istioctl, 20, log)
+  const node = process.execPath
+  const ours = (file: string): string[] => [node, cliPath, 'inject', '-f', file]
+  const runs = quick ? 3 : 11
+  const env = { ...process.env }
+  const noCache = { ...process.env, NODE_DISABLE_COMPILE_CACHE: '1' }
+
+  // One workload, interleaved.
+  const one: { ours: number[], theirs: number[] } = { ours: [], theirs: [] }
+  timed(ours(corpus.one)) // fills the compile cache
+  for (let i = 0; i < runs; i++) {
+    one.ours.push(timed(ours(corpus.one)).wallMs)
+    if (istioctl !== null) one.theirs.push(timed([...istioctl, corpus.one]).wallMs)
+  }
+  const oursMs = round(median(one.ours))
+  const istioctlMs = istioctl === null ? null : round(median(one.theirs))
+  log(`cli: one workload: ours ${oursMs} ms${istioctlMs === null ? '' : `, istioctl ${istioctlMs} ms, ratio ${round(oursMs / istioctlMs)} (target <= 0.5)`}`)
+
+  const fb: { cached: number[], uncached: number[], empty: number[] } = { cached: [], uncached: [], empty: [] }
+  for (let i = 0; i < runs; i++) {
+    fb.cached.push(await firstByte(ours(corpus.one), env))
+    fb.uncached.push(await firstByte(ours(corpus.one), noCache))
+    fb.empty.push(await firstByte([node, '-e', 'process.stdout.write("x")'], env))
+  }
+  const startup = { firstByteMs: round(median(fb.cached)), firstByteNoCacheMs: round(median(fb.uncached)), nodeEmptyMs: round(median(fb.empty)) }
+  log(`cli: start-up to first byte: ${startup.firstByteMs} ms with the compile cache, ${startup.firstByteNoCacheMs} ms without, node -e alone ${startup.nodeEmptyMs} ms (target <= 100)`)
+
+  const many: { ours: Run[], theirs: Run[] } = { ours: [], theirs: [] }
+  for (let i = 0; i < (quick ? 1 : 3); i++) {
+    many.ours.push(timed(ours(corpus.file)))
+    if (istioctl !== null) many.theirs.push(timed([...istioctl, corpus.file]))
+  }
+  const o = medianRun(many.ours)
+  const th = istioctl === null ? null : medianRun(many.theirs)
+  const manyResult = { ours: o, istioctl: th, cpuSpeedup: th === null ? null : round(th.cpuMs / o.cpuMs), rssRatio: th === null ? null : round(o.maxRssMiB / th.maxRssMiB) }
+  log(`cli: ${corpus.workloads} workloads: ours ${o.cpuMs} ms CPU, ${o.wallMs} ms wall, ${o.maxRssMiB} MiB peak RSS` +
+    (th === null ? '' : `; istioctl ${th.cpuMs} ms CPU, ${th.wallMs} ms wall, ${th.maxRssMiB} MiB; CPU ${manyResult.cpuSpeedup}× faster (target >= 5), RSS ${manyResult.rssRatio}× istioctl's (target <= 1)`))
+
+  // Cost split, in this process, warm: each part timed on its own over the whole stream.
+  let text = ''
+  const n = corpus.workloads
+  for (let i = 0; i < 2; i++) transformManifests([{ name: 'c', text: readFileSync(corpus.file, 'utf8') }], 'inject', options())
+  const read = cpuUs(() => { text = readFileSync(corpus.file, 'utf8') })
+  const parse = cpuUs(() => { for (const d of readDocuments(text)) if (d.error !== undefined) throw new Error(d.error.message) })
+  let json = ''
+  const toJson = cpuUs(() => { json = transformManifests([{ name: 'c', text }], 'inject', options('json')).output })
+  const stringify = cpuUs(() => { JSON.stringify(JSON.parse(json), null, 2) }) / 2
+  let yaml = ''
+  const toYaml = cpuUs(() => { yaml = transformManifests([{ name: 'c', text }], 'inject', options()).output })
+  const write = cpuUs(() => { writeFileSync('/dev/null', yaml) })
+  const per = (us: number): number => round(Math.max(us, 0) / n)
+  const splitUs = { read: per(read), parse: per(parse), inject: per(toJson - parse - stringify), emit: per(toYaml - toJson + stringify), write: per(write) }
+  log(`cli: per workload (µs CPU): read ${splitUs.read}, parse ${splitUs.parse}, inject ${splitUs.inject}, re-emit ${splitUs.emit}, write ${splitUs.write}`)
+  return { istioctl: istioctl?.[0] ?? null, corpus: { source: corpus.source, workloads: corpus.workloads, documents: corpus.documents, bytes: corpus.bytes }, oneWorkload: { oursMs, istioctlMs, ratio: istioctlMs === null ? null : round(oursMs / istioctlMs) }, startup, many: manyResult, splitUs }
+}
