@@ -134,7 +134,7 @@ export const classicSidecarInJobWarning = 'a classic sidecar in a Job or CronJob
 
 function runsToCompletion (pod: Pod, request: RequestInfo): boolean {
   const owners: unknown = pod.metadata?.ownerReferences
-  const kind = request.workloadKind ?? (Array.isArray(owners) ? owners.find(ref => ref?.controller === true)?.kind : undefined)
+  const kind = request.workload?.kind ?? (Array.isArray(owners) ? owners.find(ref => ref?.controller === true)?.kind : undefined)
   return kind === 'Job' || kind === 'CronJob'
 }
 

@@ -189,7 +189,7 @@ function transformObject (doc: Obj, where: string, operation: Operation, options
     }
     return setPath(doc, path, templateOf(restored, kind, template))
   }
-  const outcome = injectOffline(pod, options, kind, declaredWorkload(doc, kind))
+  const outcome = injectOffline(pod, options, declaredWorkload(doc, kind))
   for (const w of outcome.warnings) notes.push(`${label} (${where}): warning: ${w}`)
   switch (outcome.outcome) {
     case 'skipped':
@@ -217,12 +217,12 @@ function malformedMessage (problem: { path: string, expected: string }): string 
 }
 
 /** inject(), preceded by the webhook's selectors when the namespace's labels are known. */
-export function injectOffline (pod: Pod, options: ManifestOptions, workloadKind: string, workload?: WorkloadRef): OfflineResult {
+export function injectOffline (pod: Pod, options: ManifestOptions, workload?: WorkloadRef): OfflineResult {
   if (options.namespaceLabels !== undefined) {
     const match = matchWebhook(podNamespace(pod, {}), options.namespaceLabels, pod.metadata?.labels ?? {}, options.config.revision)
     if (match.entry === undefined) return { outcome: 'skipped', decision: { inject: false, reason: 'not-selected', message: match.message }, warnings: [] }
   }
-  return inject(pod, { workloadKind, ...(workload === undefined ? {} : { workload }) }, options.config, options.facts)
+  return inject(pod, workload === undefined ? {} : { workload }, options.config, options.facts)
 }
 
 /** The workload a manifest declares (a pod is its own, found from its metadata as the webhook does). */
@@ -326,7 +326,7 @@ export function explainManifests (sources: readonly Source[], options: ManifestO
       return
     }
     try {
-      explanations.push(explainPod(checked.value, describe(doc, kind, options), where, options, kind, declaredWorkload(doc, kind)))
+      explanations.push(explainPod(checked.value, describe(doc, kind, options), where, options, declaredWorkload(doc, kind)))
     } catch (err) {
       errors.push(`${where}: cannot explain: the object is malformed (${err instanceof Error ? err.message : String(err)})`)
     }
@@ -335,8 +335,8 @@ export function explainManifests (sources: readonly Source[], options: ManifestO
   return { explanations, errors }
 }
 
-export function explainPod (pod: Pod, workload: string, source: string, options: ManifestOptions, workloadKind = 'Pod', declared?: WorkloadRef): Explanation {
-  const result = injectOffline(pod, options, workloadKind, declared)
+export function explainPod (pod: Pod, workload: string, source: string, options: ManifestOptions, declared?: WorkloadRef): Explanation {
+  const result = injectOffline(pod, options, declared)
   const webhook = options.namespaceLabels === undefined
     ? 'not evaluated: an enabled namespace is assumed (give --namespace-labels to evaluate the webhook selectors)'
     : matchWebhook(podNamespace(pod, {}), options.namespaceLabels, pod.metadata?.labels ?? {}, options.config.revision).message

@@ -88,11 +88,6 @@ export interface RequestInfo {
   /** request.namespace: used when the pod has no metadata.namespace (controllers send none). */
   namespace?: string
   /**
-   * The kind of the workload whose template this pod is, when known without owner references (offline
-   * injection of a Job or CronJob manifest); the webhook reads the pod's controller reference instead.
-   */
-  workloadKind?: string
-  /**
    * Offline only: the workload whose pod template this is (a Deployment, a CronJob, …), which names
    * the pod's workload and owner; the webhook reads them from the pod's owner references instead.
    */
