@@ -5,9 +5,11 @@ import { writeFileSync } from 'node:fs'
 import type { Histogram } from 'hdr-histogram-js'
 import type { LatencySummary, LoadSample, LoadTarget } from './load.js'
 import { httpsLoad, keepAliveLoad, newLatencyHistogram, summariseLatency } from './load.js'
+import type { OpenLoopPoint, OpenLoopServer } from './open-loop.js'
+import { runOpenLoop } from './open-loop.js'
 import type { ReviewSpec } from './reviews.js'
-import type { Certificates, RunningProcess } from './servers.js'
-import { baselineArgs, freePort, httpsRequest, ourServerArgs, spawnNode, stopProcess, waitReady } from './servers.js'
+import type { Certificates, IstioWebhook, RunningProcess } from './servers.js'
+import { baselineArgs, freePort, httpsRequest, ourServerArgs, spawnIstioWebhook, spawnNode, stopProcess, waitReady } from './servers.js'
 import { median, round } from './stats.js'
 
 export interface AdmissionOptions {
@@ -19,6 +21,8 @@ export interface AdmissionOptions {
   warmupS: number
   churnConcurrencies: number[]
   churnDurationS: number
+  /** Open-loop runs with the first review: fractions of each server's closed-loop capacity at 8 connections. */
+  openLoop: { fractions: number[], durationS: number, maxSockets: number }
 }
 
 export interface ServerFigures {
@@ -42,6 +46,10 @@ export interface AdmissionPoint {
   baseline: ServerFigures
   /** ours ÷ baseline. Throughput below 1 and latency/CPU above 1 are what the admission work costs. */
   ratio: { requestsPerSecond: number, p50: number, p99: number, cpuPerRequest: number }
+  /** Istio's injection webhook on the same reviews, in the same rounds (absent without Go or its build). */
+  istio?: ServerFigures
+  /** ours ÷ Istio. */
+  ratioToIstio?: { requestsPerSecond: number, p50: number, p99: number, cpuPerRequest: number, peakRss: number }
 }
 
 export interface ChurnPoint {
@@ -64,8 +72,15 @@ export interface CappedHeapPoint {
 
 export interface AdmissionResults {
   responseBytes: Record<string, number>
+  /** Decoded JSON Patch bytes and operations of each answer, ours and Istio's. */
+  patches?: Record<string, { ours: PatchSize, istio?: PatchSize }>
+  /** Why Istio's webhook was not measured, when it was not. */
+  istioAbsent?: string
+  istioVersion?: string
   keepAlive: AdmissionPoint[]
   connectionCost: ChurnPoint[]
+  /** Fixed arrival rates with the first review (open-loop.ts). */
+  openLoop?: OpenLoopPoint[]
   /** Our server with a capped old space, as the Deployment in manifests/ runs it (NODE_OPTIONS). */
   cappedHeap?: CappedHeapPoint[]
 }
@@ -82,25 +97,35 @@ function figures (samples: LoadSample[], latency: Histogram): ServerFigures {
   }
 }
 
-/** One POST to our server: it must answer 200 with a patch; returns the answer for the baseline to repeat. */
-async function checkOurAnswer (ours: RunningProcess, certs: Certificates, spec: ReviewSpec): Promise<string> {
-  const answer = await httpsRequest(ours.port, certs.ca, 'POST', '/inject?timeout=10s', spec.body)
-  if (answer.status !== 200) throw new Error(`${spec.name}: our server answered ${answer.status}: ${answer.body.slice(0, 300)}`)
+export interface PatchSize { bytes: number, operations: number }
+
+/** One POST: the server must answer 200 with a patch; returns the answer (for the baseline to repeat) and the patch's size. */
+async function checkAnswer (server: RunningProcess, certs: Certificates, spec: ReviewSpec): Promise<{ body: string, patch: PatchSize }> {
+  const answer = await httpsRequest(server.port, certs.ca, 'POST', '/inject?timeout=10s', spec.body)
+  if (answer.status !== 200) throw new Error(`${spec.name}: ${server.name} answered ${answer.status}: ${answer.body.slice(0, 300)}`)
   const review = JSON.parse(answer.body) as { response?: { allowed?: boolean, patch?: string } }
   if (review.response?.allowed !== true || typeof review.response.patch !== 'string') {
-    throw new Error(`${spec.name}: expected an allowed response with a patch, got ${answer.body.slice(0, 300)}`)
+    throw new Error(`${spec.name}: expected an allowed response with a patch from ${server.name}, got ${answer.body.slice(0, 300)}`)
   }
-  return answer.body
+  const patch = Buffer.from(review.response.patch, 'base64')
+  return { body: answer.body, patch: { bytes: patch.length, operations: (JSON.parse(patch.toString('utf8')) as unknown[]).length } }
 }
 
-export async function startOurServer (certs: Certificates, logFile: string, extraNodeArgs: string[] = []): Promise<RunningProcess> {
+export async function startIstioWebhook (istio: { binary: string, chart: string }, certs: Certificates, logFile: string): Promise<RunningProcess> {
   const port = await freePort()
-  const proc = spawnNode('sidecar-injector serve', ourServerArgs(port, certs, extraNodeArgs), port, logFile)
+  const proc = spawnIstioWebhook(istio, port, certs, logFile)
   await waitReady(proc, certs.ca)
   return proc
 }
 
-async function startBaseline (certs: Certificates, responseFile: string, logFile: string): Promise<RunningProcess> {
+export async function startOurServer (certs: Certificates, logFile: string, extraNodeArgs: string[] = [], cli?: string): Promise<RunningProcess> {
+  const port = await freePort()
+  const proc = spawnNode('sidecar-injector serve', ourServerArgs(port, certs, extraNodeArgs, cli), port, logFile)
+  await waitReady(proc, certs.ca)
+  return proc
+}
+
+export async function startBaseline (certs: Certificates, responseFile: string, logFile: string): Promise<RunningProcess> {
   const port = await freePort()
   const proc = spawnNode('baseline-server', baselineArgs(port, certs, responseFile), port, logFile)
   await waitReady(proc, certs.ca)
@@ -111,19 +136,29 @@ async function startBaseline (certs: Certificates, responseFile: string, logFile
  * specs: the realistic reviews, at every concurrency; largest: the pathological pod, at
  * largestConcurrencies only (it shows the whole server path stays far below the API server's timeout).
  */
-export async function runAdmissionBench (specs: ReviewSpec[], largest: ReviewSpec | undefined, certs: Certificates, tmp: string, options: AdmissionOptions, log: (line: string) => void): Promise<AdmissionResults> {
+export async function runAdmissionBench (specs: ReviewSpec[], largest: ReviewSpec | undefined, certs: Certificates, tmp: string, options: AdmissionOptions, istioWebhook: IstioWebhook, log: (line: string) => void): Promise<AdmissionResults> {
   const ours = await startOurServer(certs, `${tmp}/ours.log`)
-  const results: AdmissionResults = { responseBytes: {}, keepAlive: [], connectionCost: [] }
+  const results: AdmissionResults = { responseBytes: {}, patches: {}, keepAlive: [], connectionCost: [] }
+  let istio: RunningProcess | undefined
+  if (istioWebhook.ok) {
+    istio = await startIstioWebhook(istioWebhook, certs, `${tmp}/istio.log`)
+    results.istioVersion = istioWebhook.version
+  } else {
+    results.istioAbsent = istioWebhook.why
+    log(`admission: without Istio's webhook: ${istioWebhook.why}`)
+  }
   try {
     for (const spec of largest === undefined ? specs : [...specs, largest]) {
       const concurrencies = spec === largest ? options.largestConcurrencies : options.concurrencies
-      const answer = await checkOurAnswer(ours, certs, spec)
-      results.responseBytes[spec.name] = Buffer.byteLength(answer)
+      const answer = await checkAnswer(ours, certs, spec)
+      results.responseBytes[spec.name] = Buffer.byteLength(answer.body)
+      const istioPatch = istio === undefined ? undefined : (await checkAnswer(istio, certs, spec)).patch
+      ;(results.patches ??= {})[spec.name] = istioPatch === undefined ? { ours: answer.patch } : { ours: answer.patch, istio: istioPatch }
       const responseFile = `${tmp}/response-${spec.name}.json`
-      writeFileSync(responseFile, answer)
+      writeFileSync(responseFile, answer.body)
       const baseline = await startBaseline(certs, responseFile, `${tmp}/baseline.log`)
       try {
-        const targets: Record<'ours' | 'baseline', LoadTarget> = { ours, baseline }
+        const targets: Record<string, LoadTarget> = istio === undefined ? { ours, baseline } : { ours, baseline, istio }
         for (const target of Object.values(targets)) await keepAliveLoad(target, spec.body, 8, options.warmupS, undefined)
 
         const samples = new Map<string, LoadSample[]>()
@@ -148,6 +183,7 @@ export async function runAdmissionBench (specs: ReviewSpec[], largest: ReviewSpe
           }
           const o = pick('ours')
           const b = pick('baseline')
+          const i = istio === undefined ? undefined : pick('istio')
           const point: AdmissionPoint = {
             review: spec.name,
             reviewBytes: Buffer.byteLength(spec.body),
@@ -161,17 +197,41 @@ export async function runAdmissionBench (specs: ReviewSpec[], largest: ReviewSpe
               cpuPerRequest: round(o.cpuUsPerRequest / b.cpuUsPerRequest)
             }
           }
+          if (i !== undefined) {
+            point.istio = i
+            point.ratioToIstio = {
+              requestsPerSecond: round(o.requestsPerSecond / i.requestsPerSecond),
+              p50: round(o.latency.p50Ms / i.latency.p50Ms),
+              p99: round(o.latency.p99Ms / i.latency.p99Ms),
+              cpuPerRequest: round(o.cpuUsPerRequest / i.cpuUsPerRequest),
+              peakRss: round(o.peakRssMiB / i.peakRssMiB)
+            }
+          }
           results.keepAlive.push(point)
           log(`admission ${spec.name} c=${connections}: ours ${o.requestsPerSecond} req/s p50 ${o.latency.p50Ms} p99 ${o.latency.p99Ms} p99.9 ${o.latency.p999Ms} ms, ` +
             `${o.cpuUsPerRequest} µs CPU/req, peak ${o.peakRssMiB} MiB | baseline ${b.requestsPerSecond} req/s p50 ${b.latency.p50Ms} p99 ${b.latency.p99Ms} ms, ` +
             `${b.cpuUsPerRequest} µs CPU/req | ratio rps ×${point.ratio.requestsPerSecond}, CPU ×${point.ratio.cpuPerRequest}` +
-            (o.errors + o.non2xx + b.errors + b.non2xx > 0 ? ` | ERRORS ours ${o.errors}+${o.non2xx} baseline ${b.errors}+${b.non2xx}` : ''))
+            (i === undefined ? '' : ` | istio ${i.requestsPerSecond} req/s p50 ${i.latency.p50Ms} p99 ${i.latency.p99Ms} ms, ${i.cpuUsPerRequest} µs CPU/req, peak ${i.peakRssMiB} MiB`) +
+            (o.errors + o.non2xx + b.errors + b.non2xx + (i === undefined ? 0 : i.errors + i.non2xx) > 0
+              ? ` | ERRORS ours ${o.errors}+${o.non2xx} baseline ${b.errors}+${b.non2xx}${i === undefined ? '' : ` istio ${i.errors}+${i.non2xx}`}`
+              : ''))
+        }
+
+        // Open loop, with the small review only: latency at fixed fractions of each server's capacity.
+        const capacityAt = 8
+        if (spec === specs[0] && options.openLoop.fractions.length > 0) {
+          const servers: OpenLoopServer[] = Object.entries(targets).flatMap(([name, target]) => {
+            const capacity = results.keepAlive.find(p => p.review === spec.name && p.connections === capacityAt)
+            const figure = name === 'ours' ? capacity?.ours : name === 'baseline' ? capacity?.baseline : capacity?.istio
+            return figure === undefined ? [] : [{ name, target, capacityRps: figure.requestsPerSecond }]
+          })
+          results.openLoop = await runOpenLoop(servers, spec, options.openLoop.fractions, options.openLoop.durationS, options.openLoop.maxSockets, log)
         }
 
         // Connection cost, with the small review only: what a new TLS connection per request costs.
         if (spec === specs[0]) {
           for (const connections of options.churnConcurrencies) {
-            for (const [name, target] of Object.entries(targets)) {
+            for (const [name, target] of Object.entries({ ours, baseline })) {
               const measureMode = async (keepAlive: boolean): Promise<Omit<ServerFigures, 'rounds'>> => {
                 const histogram = newLatencyHistogram()
                 const sample = await httpsLoad(target, spec.body, connections, options.churnDurationS, keepAlive, histogram)
@@ -205,6 +265,7 @@ export async function runAdmissionBench (specs: ReviewSpec[], largest: ReviewSpe
     }
   } finally {
     await stopProcess(ours)
+    if (istio !== undefined) await stopProcess(istio)
   }
   return results
 }

@@ -75,20 +75,12 @@ export async function keepAliveLoad (target: LoadTarget, body: string, connectio
   }))
 }
 
-/**
- * N concurrent loops of POSTs with node:https: each on a new TLS connection (agent: false), or all on
- * a keep-alive agent of N sockets. Latency includes connecting and the TLS handshake.
- */
-export async function httpsLoad (target: LoadTarget, body: string, connections: number, durationS: number, keepAlive: boolean, latency: Histogram | undefined, maxRequests = 200_000): Promise<LoadSample> {
-  const agent = keepAlive ? new Agent({ keepAlive: true, maxSockets: connections, keepAliveMsecs: 1000 }) : false
-  const length = Buffer.byteLength(body)
-  let requests = 0
-  let non2xx = 0
-  let errors = 0
-  const post = async (): Promise<number> => await new Promise((resolve, reject) => {
+/** One POST of a review as the API server sends it; resolves with the status once the answer is read. */
+export async function postReview (port: number, body: string, length: number, agent: Agent | false): Promise<number> {
+  return await new Promise((resolve, reject) => {
     const req = request({
       host: '127.0.0.1',
-      port: target.port,
+      port,
       method: 'POST',
       path,
       servername: serverName,
@@ -105,6 +97,19 @@ export async function httpsLoad (target: LoadTarget, body: string, connections: 
     req.on('error', reject)
     req.end(body)
   })
+}
+
+/**
+ * N concurrent loops of POSTs with node:https: each on a new TLS connection (agent: false), or all on
+ * a keep-alive agent of N sockets. Latency includes connecting and the TLS handshake.
+ */
+export async function httpsLoad (target: LoadTarget, body: string, connections: number, durationS: number, keepAlive: boolean, latency: Histogram | undefined, maxRequests = 200_000): Promise<LoadSample> {
+  const agent = keepAlive ? new Agent({ keepAlive: true, maxSockets: connections, keepAliveMsecs: 1000 }) : false
+  const length = Buffer.byteLength(body)
+  let requests = 0
+  let non2xx = 0
+  let errors = 0
+  const post = async (): Promise<number> => await postReview(target.port, body, length, agent)
   try {
     return await withServerReadings(target, async () => {
       const start = process.hrtime.bigint()

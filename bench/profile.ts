@@ -7,7 +7,7 @@ import { startOurServer } from './admission.js'
 import { keepAliveLoad } from './load.js'
 import type { ReviewSpec } from './reviews.js'
 import type { Certificates } from './servers.js'
-import { repoRoot, stopProcess } from './servers.js'
+import { repoRoot, stopProcess, unbundledCliPath } from './servers.js'
 import { round } from './stats.js'
 
 interface CallFrame { functionName: string, url: string, lineNumber: number }
@@ -30,6 +30,61 @@ export interface ProfileSummary {
   topSelf: ProfileEntry[]
   /** Inclusive time of the functions that make up the admission path. */
   inclusive: ProfileEntry[]
+  /** Busy time split by stage of a request (splitOf): each sample counted once. */
+  split?: ProfileEntry[]
+}
+
+/** The stages of one admission request, in the order a request meets them. */
+export const stages = ['TLS/HTTP', 'body read', 'JSON.parse', 'shape check', 'decide', 'inject', 'patch', 'encode',
+  'response write', 'logging', 'metrics', 'GC', 'other'] as const
+export type Stage = typeof stages[number]
+
+const stageByFunction: Record<string, Stage> = {
+  encodePatch: 'encode',
+  diffPatch: 'patch',
+  decide: 'decide',
+  inject: 'inject',
+  parseReview: 'shape check',
+  exceedsDepth: 'shape check',
+  checkJsonShape: 'shape check',
+  rawBody: 'body read',
+  onData: 'body read',
+  onEnd: 'body read',
+  serialize: 'response write',
+  onSendEnd: 'response write',
+  onSendHook: 'response write',
+  writevGeneric: 'response write',
+  writeGeneric: 'response write'
+}
+
+/**
+ * The stage a sample belongs to, from its stack (leaf first): logging and metrics anywhere on the
+ * stack win (pino's write is a socket or file write too), then the innermost named stage; JSON.parse
+ * is the builtin itself, and secure-json-parse's own frames (its prototype scans) count as shape check.
+ */
+export function splitOf (stack: CallFrame[]): Stage {
+  const leaf = stack[0]
+  if (leaf === undefined) return 'other'
+  if (leaf.functionName === '(garbage collector)') return 'GC'
+  for (const frame of stack) {
+    const area = areaOf(frame)
+    if (area === 'logging (pino)') return 'logging'
+    if (area === 'metrics (prom-client)') return 'metrics'
+  }
+  if (leaf.url === '' && leaf.functionName === 'parse') return 'JSON.parse'
+  // Our body parser is JSON.parse and nothing else (the builtin is inlined into it).
+  if (leaf.functionName === 'parseJsonBody') return 'JSON.parse'
+  // secure-json-parse calls JSON.parse from _parse (the builtin shows as _parse's self time), then
+  // scans the text with regular expressions and walks the result for prototype keys.
+  if (leaf.url.includes('node_modules/secure-json-parse') && leaf.functionName === '_parse') return 'JSON.parse'
+  for (const frame of stack) {
+    if (frame.url.includes('node_modules/secure-json-parse')) return 'shape check'
+    const stage = stageByFunction[frame.functionName]
+    if (stage !== undefined && (frame.url.includes('/dist') || frame.url.includes('node_modules/fastify') || frame.url.startsWith('node:'))) return stage
+  }
+  const area = areaOf(leaf)
+  if (area === 'runtime (native: TLS, sockets, compiler)' || area === 'node (lib)' || area === 'fastify' || area === 'runtime (builtins)') return 'TLS/HTTP'
+  return 'other'
 }
 
 /** The area a frame belongs to, by the file it comes from. */
@@ -75,6 +130,7 @@ export function summariseProfile (profile: CpuProfile, requests: number, review:
   const self = new Map<string, number>()
   const area = new Map<string, number>()
   const inclusive = new Map<string, number>()
+  const split = new Map<string, number>()
   let busyUs = 0
   const { samples, timeDeltas } = profile
   let at = profile.startTime
@@ -90,6 +146,13 @@ export function summariseProfile (profile: CpuProfile, requests: number, review:
     self.set(key, (self.get(key) ?? 0) + us)
     const a = areaOf(node.callFrame)
     area.set(a, (area.get(a) ?? 0) + us)
+    const stack: CallFrame[] = []
+    for (let id: number | undefined = node.id; id !== undefined; id = parent.get(id)) {
+      const frame = byId.get(id)?.callFrame
+      if (frame !== undefined) stack.push(frame)
+    }
+    const stage = splitOf(stack)
+    split.set(stage, (split.get(stage) ?? 0) + us)
     const seen = new Set<string>()
     for (let id: number | undefined = node.id; id !== undefined; id = parent.get(id)) {
       const frame = byId.get(id)?.callFrame
@@ -113,14 +176,16 @@ export function summariseProfile (profile: CpuProfile, requests: number, review:
     busyUsPerRequest: requests === 0 ? Number.NaN : round(busyUs / requests),
     byArea: entries(area, 20),
     topSelf: entries(self, 20),
-    inclusive: entries(inclusive, 25, 0.5)
+    inclusive: entries(inclusive, 25, 0.5),
+    split: stages.map(name => ({ name, ms: round((split.get(name) ?? 0) / 1000), percent: round((100 * (split.get(name) ?? 0)) / busyUs) }))
   }
 }
 
 export async function runProfile (spec: ReviewSpec, certs: Certificates, tmp: string, connections: number, durationS: number, log: (line: string) => void): Promise<ProfileSummary> {
   const dir = `${tmp}/cpu-profile-${spec.name}`
   mkdirSync(dir, { recursive: true })
-  const ours = await startOurServer(certs, `${tmp}/profile.log`, ['--cpu-prof', '--cpu-prof-dir', dir])
+  // The unbundled build (the same code): time is attributed to areas by file.
+  const ours = await startOurServer(certs, `${tmp}/profile.log`, ['--cpu-prof', '--cpu-prof-dir', dir], unbundledCliPath)
   let requests = 0
   let window: Window | undefined
   try {
@@ -139,6 +204,7 @@ export async function runProfile (spec: ReviewSpec, certs: Certificates, tmp: st
   const summary = summariseProfile(JSON.parse(readFileSync(`${dir}/${file}`, 'utf8')) as CpuProfile, requests, spec.name, connections, window)
   log(`profile ${spec.name} c=${connections}: ${summary.busyUsPerRequest} µs busy/request; by area: ` +
     summary.byArea.slice(0, 8).map(e => `${e.name} ${e.percent}%`).join(', '))
+  log(`profile ${spec.name} split (µs/request): ` + (summary.split ?? []).filter(e => e.ms > 0).map(e => `${e.name} ${round((e.ms * 1000) / Math.max(1, requests))} (${e.percent}%)`).join(', '))
   log(`profile ${spec.name} top self: ` + summary.topSelf.slice(0, 8).map(e => `${e.name} ${e.percent}%`).join(', '))
   return summary
 }

@@ -40,6 +40,65 @@ function table (header: string[], rows: Array<Array<string | number>>): string {
 
 const kib = (bytes: number): string => `${(bytes / 1024).toFixed(1)} KiB`
 
+export interface MemoryPerInFlight { review: string, server: string, peaks: Array<[number, number]>, kibPerInFlight: number }
+
+/** Peak RSS by concurrency for each server and review; the slope from the lowest to the highest concurrency. */
+export function memoryPerInFlight (a: AdmissionResults): MemoryPerInFlight[] {
+  const out: MemoryPerInFlight[] = []
+  const reviews = [...new Set(a.keepAlive.map(p => p.review))]
+  for (const review of reviews) {
+    const points = a.keepAlive.filter(p => p.review === review).sort((x, y) => x.connections - y.connections)
+    if (points.length < 2) continue
+    for (const server of ['ours', 'baseline', 'istio'] as const) {
+      const peaks = points.flatMap(p => { const f = p[server]; return f === undefined ? [] : [[p.connections, f.peakRssMiB] as [number, number]] })
+      const first = peaks[0]
+      const last = peaks[peaks.length - 1]
+      if (first === undefined || last === undefined || last[0] === first[0]) continue
+      out.push({ review, server, peaks, kibPerInFlight: Math.round(((last[1] - first[1]) * 1024) / (last[0] - first[0])) })
+    }
+  }
+  return out
+}
+
+export interface Goal { goal: string, target: string, measured: string, met: boolean | undefined }
+
+/** Issue 16's goals, from one run's results: met, missed, or not measured in this run (undefined). */
+export function goals (r: ReportInput): Goal[] {
+  const out: Goal[] = []
+  const keepAlive = r.admission?.keepAlive ?? []
+  for (const [review, connections, limit] of [['defaulted-5kb', 1, 1.25], ['defaulted-5kb', 8, 1.25], ['large-200kb', 1, 1.15], ['large-200kb', 8, 1.15]] as const) {
+    const p = keepAlive.find(k => k.review === review && k.connections === connections)
+    out.push({
+      goal: `CPU per request ÷ the constant-answer baseline, ${review} c=${connections}`,
+      target: `≤ ×${limit}`,
+      measured: p === undefined ? 'not measured' : `×${p.ratio.cpuPerRequest} (${p.ours.cpuUsPerRequest} ÷ ${p.baseline.cpuUsPerRequest} µs)`,
+      met: p === undefined ? undefined : p.ratio.cpuPerRequest <= limit
+    })
+  }
+  const s = r.coldStart
+  out.push({
+    goal: 'cold start: spawn to the first 200 on /readyz (median)',
+    target: '≤ 150 ms',
+    measured: s === undefined ? 'not measured' : `${s.ours.medianMs} ms${s.istio === undefined ? '' : ` (Istio ${s.istio.medianMs} ms)`}; node -e '' ${s.nodeEmpty.medianMs} ms`,
+    met: s === undefined ? undefined : s.ours.medianMs <= 150
+  })
+  const highest = keepAlive.filter(k => k.review === 'defaulted-5kb').sort((a, b) => b.connections - a.connections)[0]
+  out.push({
+    goal: `peak RSS, defaulted-5kb at c=${highest?.connections ?? 64}, ours ÷ Istio's`,
+    target: '≤ ×1',
+    measured: highest?.istio === undefined ? 'not measured (no Istio in this run)' : `${highest.ours.peakRssMiB} ÷ ${highest.istio.peakRssMiB} MiB = ×${highest.ratioToIstio?.peakRss ?? '?'}`,
+    met: highest?.istio === undefined ? undefined : highest.ours.peakRssMiB <= highest.istio.peakRssMiB
+  })
+  const open = r.admission?.openLoop ?? []
+  out.push({
+    goal: 'open-loop p50/p99/p99.9 at 25/50/75 % of capacity, ours, baseline and Istio',
+    target: 'measured, coordinated-omission-free',
+    measured: open.length === 0 ? 'not measured' : `${open.length} runs: ${[...new Set(open.map(p => p.server))].join(', ')}`,
+    met: open.length === 0 ? undefined : ['ours', 'baseline', 'istio'].every(server => open.some(p => p.server === server))
+  })
+  return out
+}
+
 export function renderSummary (r: ReportInput): string {
   const out: string[] = []
   const env = r.environment
@@ -48,6 +107,11 @@ export function renderSummary (r: ReportInput): string {
     out.push(`${r.startedAt ?? ''} · commit ${env.commit} · ${env.cpuModel}, ${env.nproc} CPUs, ${env.memoryGiB} GiB, Linux ${env.kernel} · ` +
       `Node ${env.node}, OpenSSL ${env.openssl}, fastify ${env.fastify} · ${env.pinned ? 'servers on CPU 0, load generator on CPU 1' : 'not pinned'} · ` +
       `load average ${env.loadAverage.before} before, ${env.loadAverage.after} after · ${r.durationS ?? '?'} s${r.quick === true ? ' · QUICK RUN (short durations: indicative only)' : ''}`, '')
+  }
+  const goalRows = goals(r)
+  if (goalRows.some(g => g.met !== undefined)) {
+    out.push('## Goals of issue 16 in this run', '')
+    out.push(table(['goal', 'target', 'measured', 'result'], goalRows.map(g => [g.goal, g.target, g.measured, g.met === undefined ? '–' : g.met ? 'met' : 'missed'])), '')
   }
   if (r.core !== undefined) {
     const c = r.core
@@ -76,6 +140,27 @@ export function renderSummary (r: ReportInput): string {
   if (r.admission !== undefined) {
     const a = r.admission
     out.push('## Admission over HTTPS keep-alive (autocannon, HTTP/1.1, no pipelining)', '')
+    if (a.istioAbsent !== undefined) out.push(`Istio's webhook was not measured in this run: ${a.istioAbsent}`, '')
+    const withIstio = a.keepAlive.filter(p => p.istio !== undefined)
+    if (withIstio.length > 0) {
+      out.push(`### Headline: ours, the constant-answer baseline and Istio's webhook (istio.io/istio ${a.istioVersion ?? '?'}), same reviews, same rounds`, '')
+      out.push(table(
+        ['review', 'conns', 'ours req/s', 'ours CPU µs/req', 'baseline CPU µs/req', 'Istio req/s', 'Istio CPU µs/req', 'ours ÷ baseline CPU', 'ours ÷ Istio CPU', 'ours ÷ Istio req/s', 'ours / Istio p99 ms', 'ours / Istio peak RSS MiB'],
+        withIstio.map(p => [p.review, p.connections, p.ours.requestsPerSecond, p.ours.cpuUsPerRequest, p.baseline.cpuUsPerRequest,
+          p.istio?.requestsPerSecond ?? '–', p.istio?.cpuUsPerRequest ?? '–', `×${p.ratio.cpuPerRequest}`, `×${p.ratioToIstio?.cpuPerRequest ?? '–'}`,
+          `×${p.ratioToIstio?.requestsPerSecond ?? '–'}`, `${p.ours.latency.p99Ms} / ${p.istio?.latency.p99Ms ?? '–'}`, `${p.ours.peakRssMiB} / ${p.istio?.peakRssMiB ?? '–'}`])
+      ), '')
+    }
+    if (a.patches !== undefined && Object.keys(a.patches).length > 0) {
+      out.push(table(['review', 'ours: patch bytes / operations', 'Istio: patch bytes / operations'],
+        Object.entries(a.patches).map(([review, p]) => [review, `${p.ours.bytes} / ${p.ours.operations}`, p.istio === undefined ? '–' : `${p.istio.bytes} / ${p.istio.operations}`])), '')
+    }
+    const memory = memoryPerInFlight(a)
+    if (memory.length > 0) {
+      out.push('### Memory: peak RSS by concurrency, and RSS per in-flight request ((peak at the highest − peak at 1 connection) ÷ the difference in connections)', '')
+      out.push(table(['review', 'server', 'peak RSS MiB by connections', 'KiB per in-flight request'],
+        memory.map(m => [m.review, m.server, m.peaks.map(([c, mib]) => `${c}: ${mib}`).join(', '), m.kibPerInFlight])), '')
+    }
     out.push(table(
       ['review', 'conns', 'ours req/s', 'ours p50 / p99 / p99.9 ms', 'ours CPU µs/req', 'ours peak RSS MiB', 'baseline req/s', 'baseline p50 / p99 / p99.9 ms', 'baseline CPU µs/req', 'baseline peak RSS MiB', 'req/s ratio', 'p50 ratio', 'p99 ratio', 'CPU/req ratio', 'errors'],
       a.keepAlive.map(p => [p.review, p.connections,
@@ -84,6 +169,13 @@ export function renderSummary (r: ReportInput): string {
         `×${p.ratio.requestsPerSecond}`, `×${p.ratio.p50}`, `×${p.ratio.p99}`, `×${p.ratio.cpuPerRequest}`,
         p.ours.errors + p.ours.non2xx + p.baseline.errors + p.baseline.non2xx])
     ), '')
+    if (a.openLoop !== undefined && a.openLoop.length > 0) {
+      out.push('## Open loop: latency at fixed arrival rates (from the time each request was due: no coordinated omission)', '')
+      out.push(table(['review', 'server', '% of capacity', 'rate req/s', 'achieved req/s', 'p50 / p99 / p99.9 ms', 'max ms', 'CPU µs/req', 'client lag max ms', 'errors'],
+        a.openLoop.map(p => [p.review, p.server, Math.round(p.fraction * 100), p.targetRps, p.achievedRps,
+          `${p.latency.p50Ms} / ${p.latency.p99Ms} / ${p.latency.p999Ms}`, p.latency.maxMs, p.cpuUsPerRequest, p.maxSendLagMs, p.errors + p.non2xx])
+      ), '')
+    }
     if (a.cappedHeap !== undefined && a.cappedHeap.length > 0) {
       out.push('## Our server with a capped old space (--max-old-space-size; the Deployment in manifests/ sets one)', '')
       out.push(table(
@@ -108,11 +200,19 @@ export function renderSummary (r: ReportInput): string {
     const s = r.coldStart
     out.push(`## Cold start: spawn to the first 200 on /readyz over HTTPS (median of ${s.runs})`, '')
     out.push(table(['process', 'median ms', 'min ms', 'max ms'], [
-      ['sidecar-injector serve', s.ours.medianMs, s.ours.minMs, s.ours.maxMs],
+      ['sidecar-injector serve (the bundle, compile cache warm)', s.ours.medianMs, s.ours.minMs, s.ours.maxMs],
       ['baseline fastify server', s.baseline.medianMs, s.baseline.minMs, s.baseline.maxMs],
       ["node -e ''", s.nodeEmpty.medianMs, s.nodeEmpty.minMs, s.nodeEmpty.maxMs],
-      ["node -e \"await import('@kubernetes/client-node')\"", s.importClientNode.medianMs, s.importClientNode.minMs, s.importClientNode.maxMs]
-    ]), '', `Ratio: ours ÷ baseline ×${s.ratio.toBaseline}; ours ÷ node -e '' ×${s.ratio.toNodeEmpty}.`, '')
+      ["node -e \"await import('@kubernetes/client-node')\"", s.importClientNode.medianMs, s.importClientNode.minMs, s.importClientNode.maxMs],
+      ...(s.levers === undefined
+        ? []
+        : [['lever: the bundle without the compile cache', s.levers.bundleNoCache.medianMs, s.levers.bundleNoCache.minMs, s.levers.bundleNoCache.maxMs],
+            ['lever: dist/cli.js (unbundled) with the compile cache', s.levers.unbundledCache.medianMs, s.levers.unbundledCache.minMs, s.levers.unbundledCache.maxMs],
+            ['lever: dist/cli.js, no compile cache (the start before this work)', s.levers.unbundledNoCache.medianMs, s.levers.unbundledNoCache.minMs, s.levers.unbundledNoCache.maxMs]]),
+      ...(s.istio === undefined ? [] : [["Istio's webhook (Go)", s.istio.medianMs, s.istio.minMs, s.istio.maxMs]]),
+      ...(s.cliVersion === undefined ? [] : [['sidecar-injector --version (to exit)', s.cliVersion.medianMs, s.cliVersion.minMs, s.cliVersion.maxMs]]),
+      ...(s.cliInject === undefined ? [] : [['sidecar-injector inject of one pod (to exit)', s.cliInject.medianMs, s.cliInject.minMs, s.cliInject.maxMs]])
+    ]), '', `Ratio: ours ÷ baseline ×${s.ratio.toBaseline}; ours ÷ node -e '' ×${s.ratio.toNodeEmpty}${s.ratio.toIstio === undefined ? '' : `; ours ÷ Istio ×${s.ratio.toIstio}`}.`, '')
   }
   if (r.profile !== undefined) {
     out.push('## Profiles', '')
@@ -120,6 +220,10 @@ export function renderSummary (r: ReportInput): string {
       const where = p.connections === 0 ? 'core in-process' : `server under load, ${p.connections} connections`
       out.push(`### ${p.review} (${where}): ${p.busyUsPerRequest} µs busy per ${p.connections === 0 ? 'injection' : 'request'}`, '')
       if (p.connections !== 0) out.push(`By area: ${p.byArea.map(e => `${e.name} ${e.percent}%`).join(', ')}.`, '')
+      if (p.connections !== 0 && p.split !== undefined && p.requests > 0) {
+        out.push(table(['stage of a request', 'µs per request (sampled)', '% of busy time'],
+          p.split.map(e => [e.name, Math.round((e.ms * 1000) / p.requests), e.percent])), '')
+      }
       out.push(table(['function (inclusive)', '% of busy time'], p.inclusive.slice(0, 12).map(e => [`\`${e.name}\``, e.percent])), '')
       out.push(table(['function (self)', '% of busy time'], p.topSelf.slice(0, 10).map(e => [`\`${e.name.replace(/\|/g, '\\|')}\``, e.percent])), '')
     }

@@ -11,7 +11,10 @@ import { fileURLToPath } from 'node:url'
 
 /** The repository root: this file runs from dist-bench/bench/. */
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url))
-export const cliPath = `${repoRoot}dist/cli.js`
+/** The shipped entry point: the bundle (dist/bundle/, built by `npm run build`), as the image and bin/ run it. */
+export const cliPath = `${repoRoot}dist/bundle/cli.js`
+/** The same code as tsc emits it, one file per module: profiles attribute time by file from it. */
+export const unbundledCliPath = `${repoRoot}dist/cli.js`
 export const baselinePath = `${repoRoot}dist-bench/bench/baseline-server.js`
 /** The name the API server puts in SNI for the default Service (docs/benchmarks.md). */
 export const serverName = 'sidecar-injector.sidecar-injector.svc'
@@ -54,19 +57,52 @@ export interface RunningProcess {
 /**
  * Spawns `node <args>` on CPU `cpu`, output to `logFile`. The pid is node's own: taskset execs it.
  */
-export function spawnNode (name: string, nodeArgs: string[], port: number, logFile: string, cpu = 0): RunningProcess {
+export function spawnNode (name: string, nodeArgs: string[], port: number, logFile: string, cpu = 0, env: Record<string, string> = {}): RunningProcess {
+  return spawnProcess(name, process.execPath, nodeArgs, port, logFile, cpu, env)
+}
+
+/**
+ * Istio's injection webhook (bench/istio-webhook, built by scripts/build-istio-webhook.sh into
+ * ~/.cache): the binary and the chart directory its config is read from, or why it is absent.
+ */
+export type IstioWebhook = { ok: true, binary: string, chart: string, version: string } | { ok: false, why: string }
+
+export function findIstioWebhook (): IstioWebhook {
+  const script = `${repoRoot}scripts/build-istio-webhook.sh`
+  const run = (arg: string): { ok: boolean, out: string } => {
+    const result = spawnSync(script, [arg], { encoding: 'utf8' })
+    return { ok: result.status === 0, out: result.status === 0 ? result.stdout.trim() : (result.stderr || result.stdout).trim() }
+  }
+  const binary = run('--print')
+  if (!binary.ok) return { ok: false, why: binary.out || 'scripts/build-istio-webhook.sh --print failed' }
+  const chart = run('--chart')
+  if (!chart.ok) return { ok: false, why: chart.out }
+  const version = /istio-(v[^/]+)\/bin/.exec(binary.out)?.[1] ?? 'unknown'
+  return { ok: true, binary: binary.out, chart: chart.out, version }
+}
+
+/**
+ * Spawns Istio's webhook on CPU `cpu` like spawnNode. Classic sidecars (ENABLE_NATIVE_SIDECARS=false),
+ * as our server injects without node facts; one CPU, as taskset gives Go's runtime (GOMAXPROCS).
+ */
+export function spawnIstioWebhook (istio: { binary: string, chart: string }, port: number, certs: Certificates, logFile: string, cpu = 0): RunningProcess {
+  const args = ['--port', String(port), '--cert', certs.cert, '--key', certs.key, '--chart', istio.chart]
+  return spawnProcess('istio-webhook', istio.binary, args, port, logFile, cpu, { ENABLE_NATIVE_SIDECARS: 'false' })
+}
+
+function spawnProcess (name: string, executable: string, execArgs: string[], port: number, logFile: string, cpu: number, env: Record<string, string> = {}): RunningProcess {
   const out = openSync(logFile, 'a')
-  const command = canPin() ? 'taskset' : process.execPath
-  const args = canPin() ? ['-c', String(cpu), process.execPath, ...nodeArgs] : nodeArgs
-  const child = spawn(command, args, { cwd: repoRoot, stdio: ['ignore', out, out] })
+  const command = canPin() ? 'taskset' : executable
+  const args = canPin() ? ['-c', String(cpu), executable, ...execArgs] : execArgs
+  const child = spawn(command, args, { cwd: repoRoot, stdio: ['ignore', out, out], env: { ...process.env, ...env } })
   closeSync(out)
   if (child.pid === undefined) throw new Error(`could not start ${name}`)
   const exited = new Promise<number | null>(resolve => { child.once('exit', code => { resolve(code) }) })
   return { name, child, pid: child.pid, port, exited }
 }
 
-export function ourServerArgs (port: number, certs: Certificates, extraNodeArgs: string[] = []): string[] {
-  return [...extraNodeArgs, cliPath, 'serve', '--host', '127.0.0.1', '--port', String(port),
+export function ourServerArgs (port: number, certs: Certificates, extraNodeArgs: string[] = [], cli = cliPath): string[] {
+  return [...extraNodeArgs, cli, 'serve', '--host', '127.0.0.1', '--port', String(port),
     '--tls-cert-file', certs.cert, '--tls-private-key-file', certs.key, '--drain-seconds', '0', '--log-level', 'info']
 }
 

@@ -1,14 +1,17 @@
 #!/usr/bin/env node
-// The `sidecar-injector` binary: dispatches to one command module. One of the two composition roots
-// (with src/serve.ts) that touch `process`.
-import { readFileSync } from 'node:fs'
+// The `sidecar-injector` binary: dispatches to one command module. The only module that touches
+// `process`: commands get their streams, environment and signals through CliIo.
 import { enableCompileCache } from 'node:module'
 import { describeError } from './cli/errors.js'
 import type { CliCommand, CliIo } from './cli/io.js'
 import { UsageError } from './cli/io.js'
+import { packageVersion } from './version.js'
 
-// V8's compile cache (in the OS temp dir) spares every later start the compilation of the command
-// modules and the yaml package: measured in `make bench` (docs/cli.md, "YAML fidelity").
+// V8's code cache for every module loaded from here on (serve: fastify, pino, prom-client; inject:
+// the command modules and yaml): less compiling at each start, measured by `make bench`
+// (BENCHMARKS.md, start-up levers; docs/cli.md, "YAML fidelity"). In the directory NODE_COMPILE_CACHE
+// names (the image bakes one at build time), else in the OS temp directory; never fatal.
+// https://nodejs.org/api/module.html#moduleenablecompilecachecachedir
 enableCompileCache()
 
 type Loader = () => Promise<{ run: CliCommand }>
@@ -18,9 +21,10 @@ const commands: Record<string, { summary: string, load: Loader }> = {
   inject: { summary: 'inject the sidecar into manifests (Pods and workload templates; files, directories or stdin)', load: () => import('./cli/inject.js') },
   explain: { summary: 'say why each workload does (not) get a sidecar, and with which settings', load: () => import('./cli/explain.js') },
   uninject: { summary: 'remove what was injected, restoring the manifests as they were', load: () => import('./cli/uninject.js') },
-  serve: { summary: 'run the webhook: HTTPS AdmissionReview endpoint with probes, metrics, hot reload', load: () => import('./serve.js') },
+  serve: { summary: 'run the webhook: HTTPS AdmissionReview endpoint with probes, metrics, hot reload', load: () => import('./cli/serve.js') },
   certs: { summary: 'write a CA and a serving certificate for the webhook Service (ca.crt, tls.crt, tls.key)', load: () => import('./cli/certs.js') },
   manifests: { summary: 'render the install manifests for a namespace, image and caBundle (pipe into kubectl apply -f -)', load: () => import('./cli/manifests.js') },
+  audit: { summary: 'find pods whose sidecar is missing, stale, foreign or at risk; --restart rolls their workloads', load: () => import('./cli/audit.js') },
   capture: { summary: 'write the iptables rules that send the pod\'s traffic through the proxy (init container)', load: () => import('./cli/capture.js') }
 }
 
@@ -29,23 +33,18 @@ function usage (): string {
   return `usage: sidecar-injector <command> [flags]\n\ncommands:\n${lines.join('\n')}\n\nRun 'sidecar-injector <command> --help' for the flags of a command; --version prints the version.\n`
 }
 
-/** The version in package.json, which sits one level above both src/ and dist/ (and in the image). */
-function version (): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: unknown }
-    return typeof pkg.version === 'string' ? pkg.version : 'unknown'
-  } catch {
-    return 'unknown'
-  }
-}
-
 async function main (argv: readonly string[]): Promise<number> {
   const io: CliIo = {
     stdout: text => { process.stdout.write(text) },
     stderr: text => { process.stderr.write(text) },
     env: process.env,
     stdin: process.stdin,
-    cwd: process.cwd()
+    cwd: process.cwd(),
+    onSignal: handler => {
+      process.on('SIGTERM', handler)
+      process.on('SIGINT', handler)
+    },
+    exit: code => process.exit(code)
   }
   const [name, ...args] = argv
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
@@ -53,7 +52,7 @@ async function main (argv: readonly string[]): Promise<number> {
     return name === undefined ? 2 : 0
   }
   if (name === '--version' || name === 'version') {
-    io.stdout(`sidecar-injector ${version()} (node ${process.versions.node})\n`)
+    io.stdout(`sidecar-injector ${packageVersion} (node ${process.versions.node})\n`)
     return 0
   }
   const command = commands[name]

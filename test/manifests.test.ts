@@ -4,8 +4,8 @@ import { readdirSync } from 'node:fs'
 import { pino } from 'pino'
 import { Registry } from 'prom-client'
 import t from 'tap'
-import { loadManifests, shippedManifestsDir } from '../src/cli/manifests.js'
-import type { Manifest } from '../src/cli/manifests.js'
+import { loadManifests, shippedManifestsDir } from '../src/install/render.js'
+import type { Manifest } from '../src/install/render.js'
 import { defaultConfig, parseConfig } from '../src/core/config.js'
 import { matchesSelector } from '../src/core/selectors.js'
 import type { LabelSelector } from '../src/core/types.js'
@@ -14,7 +14,7 @@ import { buildServer } from '../src/http/server.js'
 import {
   defaultCaSecretName, defaultNamespace, defaultServiceName, defaultWebhookConfigName, webhookNameSuffix
 } from '../src/kube/names.js'
-import { parseServeSettings } from '../src/serve.js'
+import { parseServeSettings } from '../src/cli/serve.js'
 
 const { objects, failurePolicy } = await loadManifests()
 const find = (kind: string, name?: string): Manifest => {

@@ -7,11 +7,14 @@ import { connect } from 'node:tls'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Registry } from 'prom-client'
 import { UsageError } from '../src/cli/io.js'
-import { parseServeSettings, startServer } from '../src/serve.js'
-import type { CertificateSource, ServeSettings } from '../src/serve.js'
-import type { KeyPair } from '../src/http/certificate.js'
+import { parseServeSettings } from '../src/cli/serve.js'
+import { MissingCertificateError, startServer } from '../src/serve.js'
+import type { ServeSettings } from '../src/serve.js'
+import type { CertificateSource } from '../src/tls/file-source.js'
+import type { KeyPair } from '../src/tls/key-pair.js'
 import { createTestCa, issueTestServing } from './helpers/certificates.js'
 import { runLoad } from './helpers/load.js'
+import { clusterOf, fakeAuditApi } from './helpers/fake-audit-api.js'
 import { createVolume } from './helpers/volume.js'
 import { captureLogs, reviewFor, samplePod } from './helpers/webhook.js'
 
@@ -112,7 +115,7 @@ function settingsFor (files: { cert: string, key: string, config?: string }): Se
 
 t.test('refuses to start without TLS files or with an invalid config, naming every problem', async t => {
   const { logger } = captureLogs()
-  await t.rejects(startServer({ port: 0, host: '127.0.0.1', tlsMinVersion: 'TLSv1.2', logLevel: 'info', drainSeconds: 0 }, { logger }), UsageError)
+  await t.rejects(startServer({ port: 0, host: '127.0.0.1', tlsMinVersion: 'TLSv1.2', logLevel: 'info', drainSeconds: 0 }, { logger }), MissingCertificateError)
   const volume = await createVolume({ 'tls.crt': first.cert, 'tls.key': first.key, config: 'policy: sometimes\nports:\n  inbound: 0\n' })
   t.teardown(volume.remove)
   await t.rejects(startServer(settingsFor({ cert: volume.path('tls.crt'), key: volume.path('tls.key'), config: volume.path('config') }), { logger }),
@@ -198,4 +201,21 @@ t.test('a certificate source can be plugged in (self-managed TLS): its updates a
   t.ok(ops.some(op => JSON.stringify(op.value ?? null).includes('"restartPolicy":"Always"')), 'the facts provider reached the core (native sidecar)')
   await running.shutdown()
   t.equal(stopped, true, 'shutdown stops the source')
+})
+
+t.test('--audit-metric-interval: off by default; on, the audit metric is served on /metrics and stops with the server', async t => {
+  t.notOk(Object.hasOwn(parseServeSettings([], {}) as ServeSettings, 'auditMetricSeconds'), 'off by default')
+  t.match(parseServeSettings(['--audit-metric-interval', '300'], {}), { auditMetricSeconds: 300 })
+  t.match(parseServeSettings([], { INJECTOR_AUDIT_METRIC_INTERVAL: '60' }), { auditMetricSeconds: 60 })
+  t.throws(() => parseServeSettings(['--audit-metric-interval', '5m'], {}), /--audit-metric-interval must be a whole number of seconds, got '5m'/)
+
+  const cluster = clusterOf([{ metadata: { name: 'shop', labels: { 'istio-injection': 'enabled' } } }], [samplePod()].map(p => ({ ...p, metadata: { ...p.metadata, namespace: 'shop' } })))
+  const { logger } = captureLogs()
+  const registry = new Registry()
+  const running = await startServer({ port: 0, host: '127.0.0.1', tlsMinVersion: 'TLSv1.3', logLevel: 'info', drainSeconds: 0, auditMetricSeconds: 3600 }, {
+    logger, registry, certificates: { load: async () => first, watch: () => () => {} }, auditApi: async () => fakeAuditApi(cluster)
+  })
+  t.ok(await waitFor(async () => /sidecar_injector_audit_pods\{namespace="shop",kind="missing"\} 1/.test(await registry.metrics()), 10_000),
+    'the pod created without the webhook is counted as missing')
+  await running.shutdown()
 })

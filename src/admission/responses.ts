@@ -26,6 +26,18 @@ export function toReview (apiVersion: AdmissionApiVersion, response: AdmissionRe
   return { apiVersion, kind: 'AdmissionReview', response }
 }
 
+/**
+ * The review as the bytes of the answer. The patch, most of them, is base64, which holds no character
+ * JSON escapes: it is appended as it is rather than scanned again by JSON.stringify (RFC 8259 §7).
+ */
+export function encodeReview (review: AdmissionReviewResponse): string {
+  const { patch, ...rest } = review.response
+  if (patch === undefined) return JSON.stringify(review)
+  const head = JSON.stringify({ apiVersion: review.apiVersion, kind: review.kind, response: rest })
+  // head ends with the two closing braces of response and of the review.
+  return `${head.slice(0, -2)},"patch":"${patch}"}}`
+}
+
 function withWarnings (response: AdmissionResponse, warnings: readonly string[]): AdmissionResponse {
   return warnings.length === 0 ? response : { ...response, warnings: [...warnings] }
 }

@@ -5,16 +5,12 @@
 import { parseArgs } from 'node:util'
 import type { Cidr } from './cidr.js'
 import { parseCidr } from './cidr.js'
+import { describeValueProblem, parseCidrList, parseGoBool, parseIdList, parseInterfaceList, parsePort, parsePortList } from './values.js'
+import type { CidrSelection, Parsed, PortSelection, ValueProblem } from './values.js'
+import { envNameOf, lookupFlagOrEnv } from '../shared/flag-env.js'
+import type { Environment, FlagValues } from '../shared/flag-env.js'
 
-export type PortSelection =
-  | { readonly kind: 'none' }
-  | { readonly kind: 'all' }
-  | { readonly kind: 'list', readonly ports: readonly number[] }
-
-export type CidrSelection =
-  | { readonly kind: 'none' }
-  | { readonly kind: 'all' }
-  | { readonly kind: 'list', readonly cidrs: readonly Cidr[] }
+export type { CidrSelection, PortSelection } from './values.js'
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'none'
 
@@ -94,14 +90,17 @@ export type CaptureProblemCode =
 export interface CaptureProblem {
   readonly code: CaptureProblemCode
   readonly message: string
+  /** The long name of the flag whose value is refused, and the variable it came from, if any. */
+  readonly flag?: string
+  readonly variable?: string
+  /** The message without its source, for a caller that names the source its own way. */
+  readonly reason?: string
 }
 
 export type CaptureOptionsResult =
   /** `warnings`: values that were tolerated (e.g. an unknown log level), to be logged. */
   | { readonly ok: true, readonly options: CaptureOptions, readonly warnings: readonly CaptureProblem[] }
   | { readonly ok: false, readonly problems: readonly CaptureProblem[] }
-
-type Env = Readonly<Record<string, string | undefined>>
 
 interface FlagSpec {
   readonly long: string
@@ -152,10 +151,6 @@ const flags: readonly FlagSpec[] = [
   { long: 'help', short: 'h', type: 'boolean', noEnv: true }
 ]
 
-export function envNameOf (long: string): string {
-  return long.toUpperCase().replaceAll('-', '_')
-}
-
 const usageRows: ReadonlyArray<readonly [string, string]> = [
   ['-p, --envoy-port PORT', 'outbound TCP is redirected to this port (15001)'],
   ['-z, --inbound-capture-port PORT', 'inbound TCP is redirected to this port (15006)'],
@@ -199,10 +194,54 @@ export function formatCaptureUsage (): string {
 }
 
 /** Parses argv (without the command name) and the environment into validated options. */
-export function parseCaptureOptions (args: readonly string[], env: Env): CaptureOptionsResult {
+export function parseCaptureOptions (args: readonly string[], env: Environment): CaptureOptionsResult {
+  const read = readFlags(args)
+  if (!read.ok) return { ok: false, problems: read.problems }
+  const r = new OptionReader(read.values, read.explicitFalse, env, read.problems)
+  r.refuseUnsupported()
+  const envoyPort = r.port('envoy-port', 15001)
+  const inboundCapturePort = r.port('inbound-capture-port', 15006)
+  const inboundTunnelPort = r.port('inbound-tunnel-port', 15008)
+  const proxyUids = r.idList('proxy-uid', [1337])
+  const ports = { envoyPort, inboundCapturePort, inboundTunnelPort, proxyUids, proxyGids: r.idList('proxy-gid', proxyUids) }
+  r.interceptionMode()
+  const excluded = r.cidrList('istio-service-exclude-cidr', false)
+  const capture = {
+    inboundPorts: r.portList('istio-inbound-ports', true),
+    inboundExcludePorts: listed(r.portList('istio-local-exclude-ports', false)),
+    outboundCidrs: r.cidrList('istio-service-cidr', true),
+    outboundExcludeCidrs: excluded.kind === 'list' ? excluded.cidrs : [],
+    outboundPorts: listed(r.portList('istio-outbound-ports', false)),
+    outboundExcludePorts: listed(r.portList('istio-local-outbound-ports-exclude', false)),
+    virtualInterfaces: r.nicList('kube-virt-interfaces'),
+    excludeInterfaces: r.nicList('istio-exclude-interfaces')
+  }
+  const switches = {
+    dropInvalid: r.bool('drop-invalid'),
+    dualStack: r.bool('dual-stack'),
+    dryRun: r.bool('dry-run'),
+    iptablesBinary: r.iptablesBinary(),
+    redirectDns: r.bool('redirect-dns'),
+    captureAllDns: r.bool('capture-all-dns')
+  }
+  const environment = { loopbackCidr: r.loopbackCidr(), ...r.ownerGroups() }
+  const logLevel = r.logLevel()
+  if (r.problems.length > 0) return { ok: false, problems: r.problems }
+  return {
+    ok: true,
+    options: { ...ports, ...capture, ...switches, ...environment, logLevel, help: read.values.help === true },
+    warnings: r.warnings
+  }
+}
+
+type ReadFlags =
+  | { ok: true, values: FlagValues, explicitFalse: ReadonlySet<string>, problems: CaptureProblem[] }
+  | { ok: false, problems: CaptureProblem[] }
+
+/** argv through node's parseArgs, after turning Go's `--flag=true|false` booleans (which parseArgs refuses) into its forms. */
+function readFlags (args: readonly string[]): ReadFlags {
   const problems: CaptureProblem[] = []
   const explicitFalse = new Set<string>()
-  // Go's flag package accepts `--flag=true|false` for booleans; node's parseArgs does not.
   const normalised: string[] = []
   for (const arg of args) {
     const m = /^--([a-z_-]+)=(.*)$/.exec(arg)
@@ -210,19 +249,17 @@ export function parseCaptureOptions (args: readonly string[], env: Env): Capture
     if (m === null || spec === undefined) { normalised.push(arg); continue }
     const value = parseGoBool(m[2] ?? '')
     if (value === undefined) {
-      problems.push({ code: 'invalid-boolean', message: `--${spec.long}: '${m[2] ?? ''}' is not a boolean (true or false)` })
+      problems.push({ code: 'invalid-boolean', flag: spec.long, message: `--${spec.long}: '${m[2] ?? ''}' is not a boolean (true or false)` })
     } else if (value) {
       normalised.push(`--${spec.long}`)
     } else {
       explicitFalse.add(spec.long)
     }
   }
-
-  let values: Record<string, string | boolean | undefined>
   try {
     const options = Object.fromEntries(flags.map(f => [f.long, f.short === undefined ? { type: f.type } : { type: f.type, short: f.short }]))
-    const parsed = parseArgs({ args: normalised, options, strict: true, allowPositionals: false })
-    values = parsed.values
+    const { values } = parseArgs({ args: normalised, options, strict: true, allowPositionals: false })
+    return { ok: true, values: values as FlagValues, explicitFalse, problems }
   } catch (err) {
     const code = (err as { code?: string }).code
     const message = err instanceof Error ? err.message.split('\n')[0] ?? err.message : String(err)
@@ -232,255 +269,172 @@ export function parseCaptureOptions (args: readonly string[], env: Env): Capture
     })
     return { ok: false, problems }
   }
+}
+
+function listed (selection: PortSelection): readonly number[] {
+  return selection.kind === 'list' ? selection.ports : []
+}
+
+interface RawValue {
+  readonly value: string
+  /** How the message names it: `-p/--envoy-port`, or `-p/--envoy-port (env ENVOY_PORT)`. */
+  readonly source: string
+  readonly flag: string
+  readonly variable?: string
+}
+
+/** Reads one option at a time from the flags and the environment, collecting every problem. */
+class OptionReader {
+  readonly problems: CaptureProblem[]
+  readonly warnings: CaptureProblem[] = []
+  private readonly values: FlagValues
+  private readonly explicitFalse: ReadonlySet<string>
+  private readonly env: Environment
+
+  constructor (values: FlagValues, explicitFalse: ReadonlySet<string>, env: Environment, problems: CaptureProblem[]) {
+    this.values = values
+    this.explicitFalse = explicitFalse
+    this.env = env
+    this.problems = problems
+  }
 
   /** The flag's value if given, else its env var (or an alias), else undefined. */
-  const raw = (long: string): { value: string, source: string } | undefined => {
+  raw (long: string): RawValue | undefined {
     const spec = flags.find(f => f.long === long)
     if (spec === undefined) throw new Error(`no flag ${long}`)
     const name = spec.short === undefined ? `--${long}` : `-${spec.short}/--${long}`
-    const fromFlag = values[long]
-    if (fromFlag !== undefined) return { value: String(fromFlag), source: name }
-    if (explicitFalse.has(long)) return { value: 'false', source: name }
-    if (spec.noEnv === true) return undefined
-    for (const envName of [envNameOf(long), ...(spec.envAliases ?? [])]) {
-      const fromEnv = env[envName]
-      if (fromEnv !== undefined) return { value: fromEnv, source: `${name} (env ${envName})` }
-    }
-    return undefined
+    if (this.values[long] === undefined && this.explicitFalse.has(long)) return { value: 'false', source: name, flag: long }
+    const variables = spec.noEnv === true ? [] : [envNameOf(long), ...(spec.envAliases ?? [])]
+    const found = lookupFlagOrEnv(this.values, long, variables, this.env)
+    if (found === undefined) return undefined
+    return found.from === 'flag'
+      ? { value: String(found.value), source: name, flag: long }
+      : { value: found.value, source: `${name} (env ${found.variable})`, flag: long, variable: found.variable }
   }
 
-  for (const spec of flags) {
-    if (spec.unsupported !== undefined && (values[spec.long] === true)) {
-      problems.push({ code: 'unsupported-flag', message: `--${spec.long} is not supported: ${spec.unsupported}` })
+  private fail (r: RawValue, code: CaptureProblemCode, message: string): void {
+    this.problems.push({ code, message: `${r.source}: ${message}`, reason: message, flag: r.flag, ...(r.variable === undefined ? {} : { variable: r.variable }) })
+  }
+
+  /** A list value through its parser; a problem names the item within the value, or the value. */
+  private list<T> (long: string, parse: (text: string) => Parsed<T>, fallback: T, itemInValue = true): T {
+    const r = this.raw(long)
+    if (r === undefined) return fallback
+    const parsed = parse(r.value)
+    if (parsed.ok) return parsed.value
+    this.fail(r, parsed.code, listProblem(parsed, r.value, itemInValue))
+    return fallback
+  }
+
+  refuseUnsupported (): void {
+    for (const spec of flags) {
+      if (spec.unsupported !== undefined && (this.values[spec.long] === true)) {
+        this.problems.push({ code: 'unsupported-flag', flag: spec.long, message: `--${spec.long} is not supported: ${spec.unsupported}` })
+      }
     }
   }
 
-  const port = (long: string, fallback: number): number => {
-    const r = raw(long)
+  port (long: string, fallback: number): number {
+    const r = this.raw(long)
     if (r === undefined) return fallback
     const n = parsePort(r.value.trim(), 1)
-    if (n === undefined) {
-      problems.push({ code: 'invalid-port', message: `${r.source}: '${r.value}' is not a port (1-65535)` })
-      return fallback
-    }
-    return n
+    if (n !== undefined) return n
+    this.fail(r, 'invalid-port', `'${r.value}' is not a port (1-65535)`)
+    return fallback
   }
-  const portList = (long: string, wildcard: boolean): PortSelection => {
-    const r = raw(long)
-    if (r === undefined || r.value.trim() === '') return { kind: 'none' }
-    const items = r.value.split(',').map(s => s.trim())
-    if (items.includes('*')) {
-      if (wildcard && items.length === 1) return { kind: 'all' }
-      problems.push(wildcard
-        ? { code: 'invalid-port-list', message: `${r.source}: '*' must be the whole value, got '${r.value}'` }
-        : { code: 'wildcard-not-allowed', message: `${r.source}: '*' is not allowed in this list, got '${r.value}'` })
-      return { kind: 'none' }
-    }
-    const ports: number[] = []
-    for (const item of items) {
-      const n = parsePort(item, 0)
-      if (n === undefined) {
-        problems.push({ code: 'invalid-port-list', message: `${r.source}: '${item}' in '${r.value}' is not a port (0-65535)` })
-        return { kind: 'none' }
-      }
-      if (!ports.includes(n)) ports.push(n)
-    }
-    return { kind: 'list', ports }
+
+  portList (long: string, wildcard: boolean): PortSelection {
+    return this.list(long, text => parsePortList(text, wildcard), { kind: 'none' })
   }
-  const listed = (selection: PortSelection): readonly number[] => selection.kind === 'list' ? selection.ports : []
-  const cidrList = (long: string, wildcard: boolean): CidrSelection => {
-    const r = raw(long)
-    if (r === undefined || r.value.trim() === '') return { kind: 'none' }
-    const items = r.value.split(',').map(s => s.trim())
-    if (items.includes('*')) {
-      if (wildcard && items.length === 1) return { kind: 'all' }
-      problems.push(wildcard
-        ? { code: 'invalid-cidr', message: `${r.source}: '*' must be the whole value, got '${r.value}'` }
-        : { code: 'wildcard-not-allowed', message: `${r.source}: '*' is not allowed in an exclude list, got '${r.value}'` })
-      return { kind: 'none' }
-    }
-    const cidrs: Cidr[] = []
-    for (const item of items) {
-      const cidr = parseCidr(item)
-      if (cidr === undefined) {
-        problems.push({ code: 'invalid-cidr', message: `${r.source}: '${item}' in '${r.value}' is not a CIDR (like 10.0.0.0/8 or fd00::/8)` })
-        return { kind: 'none' }
-      }
-      if (!cidrs.some(c => c.text === cidr.text)) cidrs.push(cidr)
-    }
-    return { kind: 'list', cidrs }
+
+  cidrList (long: string, wildcard: boolean): CidrSelection {
+    return this.list(long, text => parseCidrList(text, wildcard), { kind: 'none' })
   }
-  const idList = (long: string, fallback: readonly number[]): readonly number[] => {
-    const r = raw(long)
-    if (r === undefined || r.value.trim() === '') return fallback
-    const ids: number[] = []
-    for (const item of r.value.split(',').map(s => s.trim())) {
-      // 4294967295 is (uid_t)-1, "no id"; owner matching takes a number (names are not resolved here).
-      if (!/^\d{1,10}$/.test(item) || Number(item) > 4294967294) {
-        problems.push({ code: 'invalid-id', message: `${r.source}: '${item}' is not a numeric id` })
-        return fallback
-      }
-      if (!ids.includes(Number(item))) ids.push(Number(item))
-    }
-    return ids
+
+  idList (long: string, fallback: readonly number[]): readonly number[] {
+    const ids = this.list(long, parseIdList, fallback, false)
+    return ids.length === 0 ? fallback : ids
   }
-  const nicList = (long: string): readonly string[] => {
-    const r = raw(long)
-    if (r === undefined || r.value.trim() === '') return []
-    const nics: string[] = []
-    for (const item of r.value.split(',').map(s => s.trim())) {
-      // Linux interface names: at most 15 bytes (IFNAMSIZ - 1), no '/', ':' or whitespace; iptables allows a trailing '+'.
-      if (!/^[A-Za-z0-9_.@-]{1,15}\+?$/.test(item) || item === '.' || item === '..') {
-        problems.push({ code: 'invalid-interface', message: `${r.source}: '${item}' is not an interface name` })
-        return []
-      }
-      if (!nics.includes(item)) nics.push(item)
-    }
-    return nics
+
+  nicList (long: string): readonly string[] {
+    return this.list(long, parseInterfaceList, [], false)
   }
-  const bool = (long: string): boolean => {
-    const r = raw(long)
+
+  bool (long: string): boolean {
+    const r = this.raw(long)
     if (r === undefined) return false
     const b = parseGoBool(r.value.trim())
-    if (b === undefined) {
-      problems.push({ code: 'invalid-boolean', message: `${r.source}: '${r.value}' is not a boolean (true or false)` })
-      return false
-    }
-    return b
+    if (b !== undefined) return b
+    this.fail(r, 'invalid-boolean', `'${r.value}' is not a boolean (true or false)`)
+    return false
   }
 
-  const envoyPort = port('envoy-port', 15001)
-  const inboundCapturePort = port('inbound-capture-port', 15006)
-  const inboundTunnelPort = port('inbound-tunnel-port', 15008)
-  const proxyUids = idList('proxy-uid', [1337])
-  const proxyGids = idList('proxy-gid', proxyUids)
-
-  const mode = raw('istio-inbound-interception-mode')
-  if (mode !== undefined) {
-    const value = mode.value.trim()
+  interceptionMode (): void {
+    const mode = this.raw('istio-inbound-interception-mode')
+    const value = mode?.value.trim()
+    if (mode === undefined || value === 'REDIRECT' || value === '') return
     if (value === 'TPROXY') {
-      problems.push({
-        code: 'tproxy-unsupported',
-        message: `${mode.source}: TPROXY interception is not supported by this command (it needs policy routing and a proxy with CAP_NET_ADMIN); use REDIRECT`
-      })
-    } else if (value !== 'REDIRECT' && value !== '') {
-      problems.push({ code: 'unknown-interception-mode', message: `${mode.source}: unknown interception mode '${mode.value}' (expected REDIRECT)` })
+      this.fail(mode, 'tproxy-unsupported', 'TPROXY interception is not supported by this command (it needs policy routing and a proxy with CAP_NET_ADMIN); use REDIRECT')
+    } else {
+      this.fail(mode, 'unknown-interception-mode', `unknown interception mode '${mode.value}' (expected REDIRECT)`)
     }
   }
 
-  const inboundPorts = portList('istio-inbound-ports', true)
-  const inboundExcludePorts = listed(portList('istio-local-exclude-ports', false))
-  const outboundCidrs = cidrList('istio-service-cidr', true)
-  const excluded = cidrList('istio-service-exclude-cidr', false)
-  const outboundExcludeCidrs = excluded.kind === 'list' ? excluded.cidrs : []
-  const outboundPorts = listed(portList('istio-outbound-ports', false))
-  const outboundExcludePorts = listed(portList('istio-local-outbound-ports-exclude', false))
-  const virtualInterfaces = nicList('kube-virt-interfaces')
-  const excludeInterfaces = nicList('istio-exclude-interfaces')
-  const dropInvalid = bool('drop-invalid')
-  const dualStack = bool('dual-stack')
-  const dryRun = bool('dry-run')
-  let iptablesBinary: IptablesBinary = 'iptables'
-  const binary = raw('force-iptables-binary')
-  if (binary !== undefined && binary.value.trim() !== '') {
+  iptablesBinary (): IptablesBinary {
+    const binary = this.raw('force-iptables-binary')
+    if (binary === undefined || binary.value.trim() === '') return 'iptables'
     const known = iptablesBinaries.find(b => b === binary.value.trim())
-    if (known === undefined) {
-      problems.push({ code: 'invalid-iptables-binary', message: `${binary.source}: '${binary.value}' is not one of ${iptablesBinaries.join(', ')}` })
-    } else {
-      iptablesBinary = known
-    }
-  }
-  const redirectDns = bool('redirect-dns')
-  const captureAllDns = bool('capture-all-dns')
-
-  let loopbackCidr = parseCidr('127.0.0.1/32') as Cidr
-  const loopbackText = env.ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR
-  if (loopbackText !== undefined && loopbackText.trim() !== '') {
-    const cidr = parseCidr(loopbackText.trim())
-    if (cidr?.family !== 'ipv4') {
-      problems.push({ code: 'invalid-cidr', message: `env ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR: '${loopbackText}' is not an IPv4 CIDR` })
-    } else {
-      loopbackCidr = cidr
-    }
+    if (known !== undefined) return known
+    this.fail(binary, 'invalid-iptables-binary', `'${binary.value}' is not one of ${iptablesBinaries.join(', ')}`)
+    return 'iptables'
   }
 
-  const groupList = (name: string): readonly string[] | undefined => {
-    const text = env[name]?.trim()
+  loopbackCidr (): Cidr {
+    const fallback = parseCidr('127.0.0.1/32') as Cidr
+    const text = this.env.ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR
+    if (text === undefined || text.trim() === '') return fallback
+    const cidr = parseCidr(text.trim())
+    if (cidr?.family === 'ipv4') return cidr
+    this.problems.push({ code: 'invalid-cidr', variable: 'ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR', message: `env ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR: '${text}' is not an IPv4 CIDR` })
+    return fallback
+  }
+
+  ownerGroups (): Pick<CaptureOptions, 'ownerGroupsInclude' | 'ownerGroupsExclude'> {
+    const include = this.groupList('ISTIO_OUTBOUND_OWNER_GROUPS')
+    const ownerGroupsExclude = this.groupList('ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE') ?? []
+    const ownerGroupsInclude = include === undefined || include.includes('*') ? '*' : include
+    if (ownerGroupsInclude !== '*' && ownerGroupsExclude.length > 0) {
+      this.problems.push({ code: 'conflicting-owner-groups', variable: 'ISTIO_OUTBOUND_OWNER_GROUPS', message: 'set only one of ISTIO_OUTBOUND_OWNER_GROUPS and ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE' })
+    }
+    return { ownerGroupsInclude, ownerGroupsExclude }
+  }
+
+  private groupList (variable: string): readonly string[] | undefined {
+    const text = this.env[variable]?.trim()
     if (text === undefined || text === '') return undefined
     const items = text.split(',').map(s => s.trim())
-    for (const item of items) {
-      if (!/^[A-Za-z0-9_.-]+$/.test(item) && item !== '*') {
-        problems.push({ code: 'invalid-id', message: `env ${name}: '${item}' is not a group name or id` })
-        return undefined
-      }
-    }
-    return items
-  }
-  const include = groupList('ISTIO_OUTBOUND_OWNER_GROUPS')
-  const ownerGroupsExclude = groupList('ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE') ?? []
-  const ownerGroupsInclude = include === undefined || include.includes('*') ? '*' : include
-  if (ownerGroupsInclude !== '*' && ownerGroupsExclude.length > 0) {
-    problems.push({ code: 'conflicting-owner-groups', message: 'set only one of ISTIO_OUTBOUND_OWNER_GROUPS and ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE' })
+    const bad = items.find(item => !/^[A-Za-z0-9_.-]+$/.test(item) && item !== '*')
+    if (bad === undefined) return items
+    this.problems.push({ code: 'invalid-id', variable, message: `env ${variable}: '${bad}' is not a group name or id` })
+    return undefined
   }
 
   // The log level comes from a pod annotation (sidecar.istio.io/agentLogLevel): a bad one is not worth
   // failing the pod's start for, so it is a warning and the level stays info.
-  const warnings: CaptureProblem[] = []
-  let logLevel: LogLevel = 'info'
-  const logText = values.log_output_level
-  if (typeof logText === 'string' && logText.trim() !== '') {
-    const level = parseLogLevel(logText.trim())
-    if (level === undefined) {
-      warnings.push({ code: 'invalid-log-level', message: `--log_output_level: '${logText}' is not a list of scope:level (levels: debug, info, warn, error, none); using info` })
-    } else {
-      logLevel = level
-    }
-  }
-
-  if (problems.length > 0) return { ok: false, problems }
-  return {
-    ok: true,
-    options: {
-      envoyPort,
-      inboundCapturePort,
-      inboundTunnelPort,
-      proxyUids,
-      proxyGids,
-      inboundPorts,
-      inboundExcludePorts,
-      outboundCidrs,
-      outboundExcludeCidrs,
-      outboundPorts,
-      outboundExcludePorts,
-      virtualInterfaces,
-      excludeInterfaces,
-      dropInvalid,
-      dualStack,
-      redirectDns,
-      captureAllDns,
-      loopbackCidr,
-      iptablesBinary,
-      ownerGroupsInclude,
-      ownerGroupsExclude,
-      dryRun,
-      logLevel,
-      help: values.help === true
-    },
-    warnings
+  logLevel (): LogLevel {
+    const text = this.values.log_output_level
+    if (typeof text !== 'string' || text.trim() === '') return 'info'
+    const level = parseLogLevel(text.trim())
+    if (level !== undefined) return level
+    this.warnings.push({ code: 'invalid-log-level', flag: 'log_output_level', message: `--log_output_level: '${text}' is not a list of scope:level (levels: debug, info, warn, error, none); using info` })
+    return 'info'
   }
 }
 
-function parsePort (text: string, min: number): number | undefined {
-  if (!/^\d{1,5}$/.test(text)) return undefined
-  const n = Number(text)
-  return n >= min && n <= 65535 ? n : undefined
-}
-
-/** Go's strconv.ParseBool, which istio-iptables uses for its env vars. */
-function parseGoBool (text: string): boolean | undefined {
-  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(text)) return true
-  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(text)) return false
-  return undefined
+/** `'<item>' in '<value>' <reason>` for a bad list item, else `<reason>, got '<value>'`. */
+function listProblem (problem: ValueProblem, value: string, itemInValue: boolean): string {
+  if (problem.item === undefined) return `${problem.reason}, got '${value}'`
+  return itemInValue ? `'${problem.item}' in '${value}' ${problem.reason}` : describeValueProblem(problem)
 }
 
 const levels: Readonly<Record<string, LogLevel>> = { debug: 'debug', info: 'info', warn: 'warn', warning: 'warn', error: 'error', fatal: 'error', none: 'none' }

@@ -1,8 +1,8 @@
 // `sidecar-injector explain`: why each workload does (not) get a sidecar, and with which settings.
 import { stringify } from 'yaml'
-import { explainManifests, formatExplanation } from '../core/manifests.js'
+import { explainManifests, formatExplanation } from '../workloads/explain.js'
 import type { CliCommand } from './io.js'
-import { readManifestRequest, usageOf } from './manifest-input.js'
+import { readManifestRequest, usageOf } from './workload-input.js'
 
 const usage = usageOf('explain', 'For each workload: the decision, the rule that made it (webhook selectors, label, annotation,\nnever/always selector, policy, hostNetwork, ignored namespace, already injected) and the\neffective settings after annotations. -o text (default), json or yaml.', ['text', 'json', 'yaml'])
 

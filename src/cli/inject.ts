@@ -1,7 +1,7 @@
 // `sidecar-injector inject`: offline injection of manifests, the same answer the webhook gives.
-import { transformManifests } from '../core/manifests.js'
+import { transformManifests } from '../workloads/transform.js'
 import type { CliCommand } from './io.js'
-import { readManifestRequest, usageOf } from './manifest-input.js'
+import { readManifestRequest, usageOf } from './workload-input.js'
 
 const usage = usageOf('inject', 'Injects the sidecar into the pod templates of Pods, Deployments, StatefulSets, DaemonSets,\nReplicaSets, ReplicationControllers, Jobs and CronJobs; other objects pass through unchanged.\nSkipped workloads are printed unchanged, with the reason on stderr.')
 

@@ -8,9 +8,15 @@ export interface CliIo {
   readonly env: Readonly<Record<string, string | undefined>>
   readonly stdin: Readable
   readonly cwd: string
+  /** Calls `handler` on each SIGTERM and SIGINT; only long-running commands (serve) ask. */
+  readonly onSignal?: (handler: (signal: StopSignal) => void) => void
+  /** Ends the process at once (a second Ctrl-C); commands otherwise return their exit code. */
+  readonly exit?: (code: number) => void
 }
 
-/** A command returns its exit code; it never calls process.exit itself. */
+export type StopSignal = 'SIGTERM' | 'SIGINT'
+
+/** A command returns its exit code; it never touches `process` itself. */
 export type CliCommand = (args: readonly string[], io: CliIo) => Promise<number>
 
 /** A usage error: the command line itself is wrong (exit code 2). */

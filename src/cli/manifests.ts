@@ -1,137 +1,14 @@
-// `sidecar-injector manifests`: renders manifests/ (the same files `kubectl apply -k` installs) for a
-// namespace, an image, a failurePolicy and, for an install with static certificates, a caBundle —
-// so that either install is one pipe into `kubectl apply -f -`.
-import { X509Certificate } from 'node:crypto'
+// `sidecar-injector manifests`: the flags of the install renderer (src/install/render.ts), whose
+// output is one pipe into `kubectl apply -f -`.
 import { readFile } from 'node:fs/promises'
-import { join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { parse as parseYaml, parseAllDocuments, stringify } from 'yaml'
 import type { CliCommand } from './io.js'
 import { UsageError } from './io.js'
+import { formatManifests, loadManifests, parseFailurePolicy, renderManifests, shippedManifestsDir } from '../install/render.js'
+import type { RenderOptions } from '../install/render.js'
 import { defaultNamespace, defaultTlsSecretName } from '../kube/names.js'
-import { splitPemBundle } from '../tls/certificates.js'
-
-/** A Kubernetes object as plain JSON data. */
-export type Manifest = Record<string, any>
-
-export type FailurePolicy = 'Fail' | 'Ignore'
-
-/** Where the shipped manifests are: <package>/manifests, from both src/cli and dist/cli. */
-export const shippedManifestsDir = fileURLToPath(new URL('../../manifests/', import.meta.url))
-
-const localConfigAnnotation = 'config.kubernetes.io/local-config'
-const settingsName = 'sidecar-injector-webhook-settings'
-/** Where a static serving certificate (a `kubernetes.io/tls` Secret) is mounted. */
-export const staticTlsDir = '/var/run/secrets/sidecar-injector/tls'
-/** The Deployment's flags that only the self-managed TLS uses. */
-const selfManagedFlags = ['--self-managed-tls', '--namespace=', '--service-name=', '--webhook-config-name=', '--ca-secret-name=']
-
-export interface LoadedManifests {
-  objects: Manifest[]
-  /** The failurePolicy chosen in webhook-settings.yaml. */
-  failurePolicy: FailurePolicy
-}
-
-/** Reads the resources of `<dir>/kustomization.yaml`, in order, dropping local-config objects. */
-export async function loadManifests (dir: string = shippedManifestsDir): Promise<LoadedManifests> {
-  const kustomization = parseYaml(await readFile(join(dir, 'kustomization.yaml'), 'utf8')) as { resources?: unknown }
-  if (!Array.isArray(kustomization.resources)) throw new Error(`${dir}/kustomization.yaml lists no resources`)
-  const objects: Manifest[] = []
-  let failurePolicy: FailurePolicy | undefined
-  for (const file of kustomization.resources as string[]) {
-    const text = await readFile(join(dir, file), 'utf8')
-    for (const doc of parseAllDocuments(text)) {
-      if (doc.errors.length > 0) throw new Error(`${file}: ${doc.errors[0]?.message ?? 'invalid YAML'}`)
-      const object = doc.toJS() as Manifest | null
-      if (object === null) continue
-      if (object.kind === 'ConfigMap' && object.metadata?.name === settingsName) {
-        failurePolicy = parseFailurePolicy(object.data?.failurePolicy, `${file} data.failurePolicy`)
-      }
-      if (object.metadata?.annotations?.[localConfigAnnotation] === 'true') continue
-      objects.push(object)
-    }
-  }
-  if (failurePolicy === undefined) throw new Error(`no ConfigMap ${settingsName} with data.failurePolicy in ${dir}`)
-  return { objects, failurePolicy }
-}
-
-function parseFailurePolicy (value: unknown, where: string): FailurePolicy {
-  if (value === 'Fail' || value === 'Ignore') return value
-  throw new UsageError(`${where} must be Fail or Ignore, got '${String(value)}'`)
-}
-
-export interface RenderOptions {
-  namespace?: string
-  image?: string
-  failurePolicy: FailurePolicy
-  /** PEM CA bundle: renders the static-certificate install (Secret-mounted cert, no self-managed TLS). */
-  caBundle?: string
-}
-
-const clusterScoped = new Set(['Namespace', 'PriorityClass', 'ClusterRole', 'ClusterRoleBinding', 'MutatingWebhookConfiguration'])
-
-/** Returns new objects; the input is left as it was. */
-export function renderManifests (input: readonly Manifest[], options: RenderOptions): Manifest[] {
-  const objects = structuredClone(input) as Manifest[]
-  const from = objects.find(o => o.kind === 'Namespace')?.metadata?.name ?? defaultNamespace
-  const to = options.namespace ?? from
-  const renamed = (ns: unknown): unknown => ns === from ? to : ns
-  const rendered: Manifest[] = []
-  for (const object of objects) {
-    if (object.kind === 'Namespace') object.metadata.name = to
-    if (!clusterScoped.has(object.kind) && object.metadata?.namespace !== undefined) object.metadata.namespace = renamed(object.metadata.namespace)
-    if (object.kind === 'ClusterRoleBinding' || object.kind === 'RoleBinding') {
-      for (const subject of object.subjects ?? []) subject.namespace = renamed(subject.namespace)
-    }
-    if (object.kind === 'ConfigMap' && typeof object.data?.['config.yaml'] === 'string') {
-      object.data['config.yaml'] = renameIgnoredNamespace(object.data['config.yaml'], from, to)
-    }
-    if (object.kind === 'MutatingWebhookConfiguration') {
-      for (const webhook of object.webhooks ?? []) {
-        webhook.failurePolicy = options.failurePolicy
-        if (webhook.clientConfig?.service !== undefined) webhook.clientConfig.service.namespace = renamed(webhook.clientConfig.service.namespace)
-        for (const expression of webhook.namespaceSelector?.matchExpressions ?? []) {
-          if (expression.key === 'kubernetes.io/metadata.name') expression.values = expression.values.map(renamed)
-        }
-        if (options.caBundle !== undefined) webhook.clientConfig.caBundle = Buffer.from(options.caBundle).toString('base64')
-      }
-    }
-    if (object.kind === 'Deployment') {
-      const [container] = object.spec.template.spec.containers
-      if (options.image !== undefined) container.image = options.image
-      if (options.caBundle !== undefined) useStaticCertificate(object.spec.template.spec, container)
-    }
-    // The static install needs no Secret access at all.
-    if (options.caBundle !== undefined && (object.kind === 'Role' || object.kind === 'RoleBinding')) continue
-    if (options.caBundle !== undefined && object.kind === 'ClusterRole') {
-      object.rules = object.rules.filter((rule: Manifest) => !rule.resources.includes('mutatingwebhookconfigurations'))
-    }
-    rendered.push(object)
-  }
-  return rendered
-}
-
-function useStaticCertificate (podSpec: Manifest, container: Manifest): void {
-  container.args = [
-    ...(container.args as string[]).filter(arg => !selfManagedFlags.some(flag => arg === flag || (flag.endsWith('=') && arg.startsWith(flag)))),
-    `--tls-cert-file=${staticTlsDir}/tls.crt`,
-    `--tls-private-key-file=${staticTlsDir}/tls.key`
-  ]
-  container.volumeMounts = [...(container.volumeMounts ?? []), { name: 'tls', mountPath: staticTlsDir, readOnly: true }]
-  // The server re-reads the files when the kubelet updates the Secret volume: no restart to rotate.
-  podSpec.volumes = [...(podSpec.volumes ?? []), { name: 'tls', secret: { secretName: defaultTlsSecretName } }]
-}
-
-function renameIgnoredNamespace (configYaml: string, from: string, to: string): string {
-  if (from === to) return configYaml
-  // A line-level edit keeps the operator's comments; only a list item equal to the old name changes.
-  return configYaml.replace(new RegExp(`^(\\s*-\\s*)${from.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*$`, 'm'), `$1${to}`)
-}
-
-export function formatManifests (objects: readonly Manifest[], header: string): string {
-  return `# ${header}\n` + objects.map(o => stringify(o, { lineWidth: 0 })).join('---\n')
-}
+import { readCaBundle } from '../tls/certificates.js'
 
 const help = `usage: sidecar-injector manifests [flags] | kubectl apply -f -
 
@@ -177,25 +54,16 @@ export const run: CliCommand = async (args, io) => {
   if (values.image !== undefined && (values.image === '' || /\s/.test(values.image))) throw new UsageError(`--image is not an image reference: '${values.image}'`)
   const dir = values['manifests-dir'] === undefined ? shippedManifestsDir : resolve(io.cwd, values['manifests-dir'])
   const loaded = await loadManifests(dir)
-  const options: RenderOptions = {
-    failurePolicy: values['failure-policy'] === undefined ? loaded.failurePolicy : parseFailurePolicy(values['failure-policy'], '--failure-policy')
-  }
+  const failurePolicy = values['failure-policy'] === undefined ? loaded.failurePolicy : parseFailurePolicy(values['failure-policy'])
+  if (failurePolicy === undefined) throw new UsageError(`--failure-policy must be Fail or Ignore, got '${values['failure-policy'] ?? ''}'`)
+  const options: RenderOptions = { failurePolicy }
   if (values.namespace !== undefined) options.namespace = values.namespace
   if (values.image !== undefined) options.image = values.image
   if (values['ca-bundle-file'] !== undefined) {
     const file = resolve(io.cwd, values['ca-bundle-file'])
-    const pem = await readFile(file, 'utf8')
-    const certs = splitPemBundle(pem)
-    if (certs.length === 0) throw new UsageError(`--ca-bundle-file ${file} holds no PEM certificate`)
-    for (const cert of certs) {
-      try {
-        // eslint-disable-next-line no-new
-        new X509Certificate(cert)
-      } catch (err) {
-        throw new UsageError(`--ca-bundle-file ${file}: ${(err as Error).message}`)
-      }
-    }
-    options.caBundle = certs.join('')
+    const bundle = readCaBundle(await readFile(file, 'utf8'))
+    if (!bundle.ok) throw new UsageError(`--ca-bundle-file ${file}${bundle.problem}`)
+    options.caBundle = bundle.certs.join('')
   }
   const mode = options.caBundle === undefined ? 'self-managed TLS' : `static certificate from Secret ${defaultTlsSecretName}`
   io.stdout(formatManifests(renderManifests(loaded.objects, options), `sidecar-injector manifests: ${mode}, failurePolicy ${options.failurePolicy}`))

@@ -1,7 +1,7 @@
 // `sidecar-injector uninject`: removes exactly what the status annotation says was injected.
-import { transformManifests } from '../core/manifests.js'
+import { transformManifests } from '../workloads/transform.js'
 import type { CliCommand } from './io.js'
-import { readManifestRequest, usageOf } from './manifest-input.js'
+import { readManifestRequest, usageOf } from './workload-input.js'
 
 const usage = usageOf('uninject', 'Removes what sidecar.istio.io/status says was injected and restores rewritten probes and\nchanged labels and annotations; uninject(inject(x)) == x. Other objects pass through unchanged.', ['yaml', 'json'], false)
 

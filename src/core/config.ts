@@ -1,6 +1,8 @@
 // The injector's configuration: defaults, and a parser that validates a YAML document and reports
 // every problem at once (path and reason), so an operator fixes a ConfigMap in one round.
 import { parse as parseYaml } from 'yaml'
+import { isRecord } from '../shared/records.js'
+import type { JsonRecord } from '../shared/records.js'
 import { validateCidrList, validatePortList, isValidQuantity } from './validate.js'
 import type { InjectorConfig, LabelSelector, LabelSelectorRequirement } from './types.js'
 
@@ -15,6 +17,11 @@ export type ConfigResult =
 
 /** Namespaces of the cluster's own machinery: never injected (Istio's ignored namespaces). */
 export const systemNamespaces = ['kube-system', 'kube-public', 'kube-node-lease', 'local-path-storage']
+
+/** The revision's name in annotations and selectors: the config's '' is Istio's "default". */
+export function revisionName (revision: string): string {
+  return revision === '' ? 'default' : revision
+}
 
 /** Istio's defaults (istio-discovery chart values), except the init image, which is ours. */
 export function defaultConfig (): InjectorConfig {
@@ -84,17 +91,13 @@ export function formatConfigProblems (problems: readonly ConfigProblem[]): strin
 }
 
 type Problems = ConfigProblem[]
-type Obj = Record<string, unknown>
-
-function isObject (value: unknown): value is Obj {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
+type Obj = JsonRecord
 
 /** Validates a parsed document against the config's shape, merging it over the defaults. */
 export function validateConfig (doc: unknown): ConfigResult {
   const problems: Problems = []
   const config = defaultConfig()
-  if (!isObject(doc)) {
+  if (!isRecord(doc)) {
     return { ok: false, problems: [{ path: '(document)', reason: 'must be a mapping' }] }
   }
   const r = new Reader(problems)
@@ -181,7 +184,7 @@ class Reader {
   section (doc: Obj, key: string, defaults: object): Obj {
     const value = doc[key]
     if (value === undefined || value === null) return {}
-    if (!isObject(value)) {
+    if (!isRecord(value)) {
       this.fail(key, 'must be a mapping')
       return {}
     }
@@ -259,7 +262,7 @@ class Reader {
   stringMap (obj: Obj, path: string, fallback: Record<string, string>): Record<string, string> {
     const value = obj[this.leaf(path)]
     if (value === undefined || value === null) return fallback
-    if (!isObject(value)) {
+    if (!isRecord(value)) {
       this.fail(path, 'must be a mapping of strings to strings')
       return fallback
     }
@@ -274,7 +277,7 @@ class Reader {
   resources (doc: Obj, path: string, fallback: InjectorConfig['proxyResources']): InjectorConfig['proxyResources'] {
     const value = doc[path]
     if (value === undefined || value === null) return fallback
-    if (!isObject(value)) {
+    if (!isRecord(value)) {
       this.fail(path, 'must be a mapping with requests and/or limits')
       return fallback
     }
@@ -283,7 +286,7 @@ class Reader {
     for (const kind of ['requests', 'limits'] as const) {
       const list = value[kind]
       if (list === undefined || list === null) continue
-      if (!isObject(list)) {
+      if (!isRecord(list)) {
         this.fail(`${path}.${kind}`, 'must be a mapping with cpu and/or memory')
         continue
       }
@@ -313,7 +316,7 @@ class Reader {
     }
     return value.flatMap((s: unknown, i) => {
       const at = `${path}[${i}]`
-      if (!isObject(s)) {
+      if (!isRecord(s)) {
         this.fail(at, 'must be a label selector (matchLabels and/or matchExpressions)')
         return []
       }
@@ -337,7 +340,7 @@ class Reader {
   }
 
   private requirement (e: unknown, at: string): LabelSelectorRequirement[] {
-    if (!isObject(e) || typeof e.key !== 'string' || !labelKey.test(e.key)) {
+    if (!isRecord(e) || typeof e.key !== 'string' || !labelKey.test(e.key)) {
       this.fail(at, 'must have a valid label `key`')
       return []
     }

@@ -2,12 +2,15 @@
 // previous injection, builds the sidecar from the pod's effective settings and returns a new pod;
 // the input is never mutated (unchanged subtrees are shared, so the patch can skip them cheaply).
 import type { V1Container, V1EnvVar, V1Volume } from '@kubernetes/client-node'
+import { isRecord } from '../shared/records.js'
 import { annotations, labels } from './annotations.js'
+import { checkInitCapture } from './capture-check.js'
+import { digestInjection } from './digest.js'
 import { decide, podNamespace } from './policy.js'
 import { rewriteProbes, serialiseProbers } from './probes.js'
 import type { AppProbers } from './probes.js'
 import { mergePrometheus } from './prometheus.js'
-import { resolveSettings } from './settings.js'
+import { resolveSettings, withCaptureUID } from './settings.js'
 import type { SidecarSettings } from './settings.js'
 import { buildInitContainer, buildProxyContainer, buildVolumes, initName, proxyName } from './sidecar.js'
 import type { AnnotationProblem, ClusterFacts, InjectorConfig, InjectResult, Pod, RequestInfo } from './types.js'
@@ -44,7 +47,6 @@ export function inject (pod: Pod, request: RequestInfo, config: InjectorConfig, 
   const base = previous.pod
   const resolved = resolveSettings(base, config, facts)
   const warnings = [...policy.warnings, ...resolved.warnings]
-  const { settings } = resolved
   const problems = [...resolved.problems]
   const restore: Restore = {}
 
@@ -56,14 +58,13 @@ export function inject (pod: Pod, request: RequestInfo, config: InjectorConfig, 
   if (previous.carried.scrape !== '') carried.scrape = previous.carried.scrape
   if (previous.overridesFromAnnotation && (user.proxy !== undefined || user.init !== undefined)) carried.overrides = true
   if (Object.keys(carried).length > 0) restore.carried = carried
-  const userRunAsUser = user.proxy?.securityContext?.runAsUser
-  // A user-chosen proxy uid must also be the uid the capture rules let through (Istio does the same).
-  const captureUID = userRunAsUser !== undefined && userRunAsUser !== 0 ? userRunAsUser : config.proxyUID
+  const settings = withCaptureUID(resolved.settings, user.proxy?.securityContext?.runAsUser)
   const namespace = podNamespace(pod, request)
   const workload = findWorkload(pod, namespace, request.workload)
   const appPod: Pod = { ...base, spec: { ...base.spec, containers: user.containers, initContainers: user.initContainers } }
-  let proxy = buildProxyContainer({ settings, config, pod: appPod, workload })
-  let init = settings.interceptionMode === 'NONE' ? undefined : buildInitContainer(settings, config, captureUID)
+  let proxy = buildProxyContainer({ settings, pod: appPod, workload })
+  let init = settings.interceptionMode === 'NONE' ? undefined : buildInitContainer(settings)
+  if (init !== undefined) problems.push(...checkInitCapture(init, base.metadata?.annotations ?? {}))
   if (user.proxy !== undefined) proxy = mergeContainer(proxy, user.proxy)
   if (user.init !== undefined && init !== undefined) init = mergeContainer(init, user.init)
 
@@ -77,12 +78,12 @@ export function inject (pod: Pod, request: RequestInfo, config: InjectorConfig, 
     if (Object.keys(restore.probes).length === 0) delete restore.probes
   }
   const proberJson = mergeProbers(previous.carried.probers, probers)
-  const merged = mergePrometheus(base.metadata?.annotations ?? {}, settings.prometheusMerge, config)
+  const merged = mergePrometheus(base.metadata?.annotations ?? {}, settings)
   problems.push(...merged.problems)
   const scrapeJson = merged.scrapeJson !== '' ? merged.scrapeJson : previous.carried.scrape
   proxy = withEnv(proxy, [[proberEnv, proberJson], [scrapeEnv, scrapeJson]])
 
-  const volumes = assembleVolumes(base.spec?.volumes ?? [], buildVolumes(settings, config), warnings)
+  const volumes = assembleVolumes(base.spec?.volumes ?? [], buildVolumes(settings), warnings)
   checkUserMounts(settings, volumes, problems)
   if (problems.length > 0) {
     return { outcome: 'rejected', decision, problems, message: formatProblems(problems), warnings }
@@ -91,21 +92,28 @@ export function inject (pod: Pod, request: RequestInfo, config: InjectorConfig, 
   const layout = arrange(settings, containers, initContainers, proxy, init)
   if (!settings.native && runsToCompletion(pod, request)) warnings.push(classicSidecarInJobWarning)
   const podLabels = injectLabels(base, workload.name)
-  const podAnnotations = injectAnnotations(merged.annotations, layout.containers, config, user.overridesJson)
+  const podAnnotations = injectAnnotations(merged.annotations, layout.containers, settings, user.overridesJson)
   recordChanges(restore, 'labels', base.metadata?.labels ?? {}, podLabels)
   recordChanges(restore, 'annotations', base.metadata?.annotations ?? {}, podAnnotations)
-  const status: InjectionStatus = {
+  const parts = {
     initContainers: layout.injectedInit.length > 0 ? layout.injectedInit : null,
     containers: settings.native ? null : [proxyName],
-    volumes: volumes.injected,
-    imagePullSecrets: null,
-    revision: config.revision === '' ? 'default' : config.revision,
-    restore
+    volumes: volumes.injected
   }
-  podAnnotations[annotations.status] = JSON.stringify(status)
   const spec = { ...base.spec, containers: layout.containers, volumes: volumes.all }
   if (layout.initContainers.length > 0 || base.spec?.initContainers !== undefined) spec.initContainers = layout.initContainers
   const injected: Pod = { ...base, metadata: { ...base.metadata, labels: podLabels, annotations: podAnnotations }, spec }
+  // Istio's keys first (its tools read them), then what `audit` compares: who injected, and a digest
+  // of what was injected (src/core/digest.ts).
+  const status: InjectionStatus = {
+    ...parts,
+    imagePullSecrets: null,
+    revision: settings.revision,
+    ...(facts.injectorVersion === undefined ? {} : { injector: facts.injectorVersion }),
+    digest: digestInjection(injected, { ...parts, restore }, [annotations.status]),
+    restore
+  }
+  podAnnotations[annotations.status] = JSON.stringify(status)
   return { outcome: 'injected', decision, pod: injected, warnings }
 }
 
@@ -237,16 +245,12 @@ function mergeValue (base: unknown, over: unknown, key: string): unknown {
     }
     return out
   }
-  if (isPlainObject(base) && isPlainObject(over)) {
+  if (isRecord(base) && isRecord(over)) {
     const out: Record<string, unknown> = { ...base }
     for (const [k, v] of Object.entries(over)) out[k] = k in base ? mergeValue(base[k], v, k) : v
     return out
   }
   return over
-}
-
-function isPlainObject (value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
 function mergeProbers (previousJson: string, probers: AppProbers): string {
@@ -333,16 +337,16 @@ function injectLabels (pod: Pod, workloadName: string): Record<string, string> {
 }
 
 function injectAnnotations (
-  current: Record<string, string>, containers: V1Container[], config: InjectorConfig, overridesJson: string
+  current: Record<string, string>, containers: V1Container[], settings: SidecarSettings, overridesJson: string
 ): Record<string, string> {
   const out: Record<string, string> = { ...current }
-  out[annotations.rev] = config.revision === '' ? 'default' : config.revision
+  out[annotations.rev] = settings.revision
   const firstApp = containers.find(c => c.name !== proxyName)
   if (firstApp !== undefined) {
     out[annotations.defaultContainer] ??= firstApp.name
     out[annotations.defaultLogsContainer] ??= firstApp.name
   }
   if (overridesJson !== '') out[annotations.overrides] = overridesJson
-  Object.assign(out, config.injectedAnnotations)
+  Object.assign(out, settings.injectedAnnotations)
   return out
 }

@@ -2,11 +2,9 @@
 // with Envoy's on the status port, so the pod's scrape annotations are pointed at the agent and the
 // app's own scrape settings are handed to it in ISTIO_PROMETHEUS_ANNOTATIONS.
 import { annotations } from './annotations.js'
-import { parseGoBool } from './validate.js'
-import type { AnnotationProblem, InjectorConfig } from './types.js'
-
-/** Ports Istio reserves; an app may not ask to be scraped on one of them. */
-const reservedPorts = new Set([15000, 15001, 15004, 15006, 15008, 15020, 15021, 15053, 15090])
+import { parseGoBool } from '../capture/values.js'
+import type { SidecarSettings } from './settings.js'
+import type { AnnotationProblem } from './types.js'
 
 export const agentMetricsPath = '/stats/prometheus'
 
@@ -30,7 +28,7 @@ export interface MergeOutcome {
   problems: AnnotationProblem[]
 }
 
-export function mergePrometheus (podAnnotations: Record<string, string>, enabled: boolean, config: InjectorConfig): MergeOutcome {
+export function mergePrometheus (podAnnotations: Record<string, string>, settings: SidecarSettings): MergeOutcome {
   const unchanged = { annotations: podAnnotations, scrapeJson: '', problems: [] }
   const found: { scrape?: [string, string], port?: [string, string], path?: [string, string] } = {}
   for (const [key, value] of Object.entries(podAnnotations)) {
@@ -39,8 +37,8 @@ export function mergePrometheus (podAnnotations: Record<string, string>, enabled
     else if (s === sanitised.port) found.port = [key, value]
     else if (s === sanitised.path) found.path = [key, value]
   }
-  if (!enabled || (found.scrape !== undefined && parseGoBool(found.scrape[1]) === false)) return unchanged
-  const agentPort = String(config.ports.agentStatus)
+  if (!settings.prometheusMerge || (found.scrape !== undefined && parseGoBool(found.scrape[1]) === false)) return unchanged
+  const agentPort = String(settings.ports.agentStatus)
   // Already pointing at the agent: merged before (re-injection).
   if (found.port?.[1] === agentPort) return unchanged
 
@@ -50,7 +48,7 @@ export function mergePrometheus (podAnnotations: Record<string, string>, enabled
     const port = Number(value)
     if (!/^\d+$/.test(value) || port < 1 || port > 65535) {
       problems.push({ annotation: key, value, reason: 'must be a port from 1 to 65535' })
-    } else if (reservedPorts.has(port)) {
+    } else if (settings.reservedPorts.has(port)) {
       problems.push({ annotation: key, value, reason: 'is a port reserved by the sidecar (15000–15090)' })
     }
   }

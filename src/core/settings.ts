@@ -1,13 +1,16 @@
-// The effective sidecar settings of one pod: the config, overridden by the pod's annotations
+// The effective sidecar settings of one pod, the one object every builder reads (none reads the
+// InjectorConfig): the config, overridden by the pod's annotations
 // (docs/istio-compatibility.md). Invalid values are collected as problems, each naming the annotation
 // and the value, so that the pod is rejected with all of them at once; values Istio ignores when
 // invalid become warnings.
 import type { V1Volume, V1VolumeMount } from '@kubernetes/client-node'
+import { isRecord } from '../shared/records.js'
 import { annotations } from './annotations.js'
 import { parseJsonAnnotation, parseYamlAnnotation } from './annotation-value.js'
+import { revisionName } from './config.js'
+import { parseGoBool } from '../capture/values.js'
 import {
-  parseGoBool, validateBool, validateCidrList, validateInterfaceList, validatePort, validatePortList,
-  validateQuantity, validateUint32
+  validateBool, validateCidrList, validateInterfaceList, validatePort, validatePortList, validateQuantity, validateUint32
 } from './validate.js'
 import type { Check } from './validate.js'
 import type { AnnotationProblem, ClusterFacts, InjectorConfig, InterceptionMode, Pod, Resources } from './types.js'
@@ -45,6 +48,37 @@ export interface SidecarSettings {
   bootstrapOverride: string
   userVolumes: V1Volume[]
   userVolumeMounts: V1VolumeMount[]
+  /** The config's port set (no annotation changes these). */
+  ports: InjectorConfig['ports']
+  /** Ports the sidecar listens on or redirects to: an app may not ask to be scraped on one. */
+  reservedPorts: ReadonlySet<number>
+  proxyUID: number
+  proxyGID: number
+  /** The uid the capture rules let through: a user-declared proxy's runAsUser (see withCaptureUID), else proxyUID. */
+  captureUID: number
+  imagePullPolicy: InjectorConfig['imagePullPolicy']
+  initCommand: InjectorConfig['initCommand']
+  certificates: InjectorConfig['certificates']
+  /** Where the proxy finds its CA and mesh: the config's proxy section. */
+  mesh: { caAddress: string, clusterId: string, trustDomain: string }
+  clusterDomain: string
+  /** The revision's name ('' in the config is "default"). */
+  revision: string
+  injectedAnnotations: Record<string, string>
+  /** The config's nativeSidecars mode, for explain. */
+  nativeSidecarsMode: InjectorConfig['nativeSidecars']
+}
+
+/** Ports of the proxy that are not configurable: admin, debug and DNS (Istio reserves them too). */
+const fixedProxyPorts = [15000, 15004, 15053]
+
+function reservedPortsOf (ports: InjectorConfig['ports']): ReadonlySet<number> {
+  return new Set([...fixedProxyPorts, ports.outbound, ports.inbound, ports.tunnel, ports.agentStatus, ports.health, ports.prometheus])
+}
+
+/** A user-declared istio-proxy running as a non-root uid is also the uid capture lets through (as in Istio). */
+export function withCaptureUID (settings: SidecarSettings, userRunAsUser: number | undefined): SidecarSettings {
+  return userRunAsUser !== undefined && userRunAsUser !== 0 ? { ...settings, captureUID: userRunAsUser } : settings
 }
 
 export interface SettingsOutcome {
@@ -101,9 +135,31 @@ export function resolveSettings (pod: Pod, config: InjectorConfig, facts: Cluste
     proxyMetadata: { ...config.proxy.proxyMetadata, ...proxyConfig.proxyMetadata },
     bootstrapOverride: a.text(annotations.bootstrapOverride, ''),
     userVolumes: a.userVolumes(),
-    userVolumeMounts: a.userVolumeMounts()
+    userVolumeMounts: a.userVolumeMounts(),
+    ...fromConfig(config)
   }
   return { settings, problems: a.problems, warnings: a.warnings }
+}
+
+/** The settings no annotation overrides. */
+function fromConfig (config: InjectorConfig): Pick<SidecarSettings,
+  'ports' | 'reservedPorts' | 'proxyUID' | 'proxyGID' | 'captureUID' | 'imagePullPolicy' | 'initCommand' | 'certificates' |
+  'mesh' | 'clusterDomain' | 'revision' | 'injectedAnnotations' | 'nativeSidecarsMode'> {
+  return {
+    ports: { ...config.ports },
+    reservedPorts: reservedPortsOf(config.ports),
+    proxyUID: config.proxyUID,
+    proxyGID: config.proxyGID,
+    captureUID: config.proxyUID,
+    imagePullPolicy: config.imagePullPolicy,
+    initCommand: config.initCommand,
+    certificates: { ...config.certificates },
+    mesh: { caAddress: config.proxy.caAddress, clusterId: config.proxy.clusterId, trustDomain: config.proxy.trustDomain },
+    clusterDomain: config.clusterDomain,
+    revision: revisionName(config.revision),
+    injectedAnnotations: config.injectedAnnotations,
+    nativeSidecarsMode: config.nativeSidecars
+  }
 }
 
 /** The subset of Istio's ProxyConfig (proxy.istio.io/config) that changes what we inject. */
@@ -123,10 +179,6 @@ const resourceAnnotations = [
   [annotations.proxyCPULimit, 'limits', 'cpu'],
   [annotations.proxyMemoryLimit, 'limits', 'memory']
 ] as const
-
-function isRecord (value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
 
 class AnnotationReader {
   readonly problems: AnnotationProblem[] = []

@@ -1,9 +1,10 @@
 // The containers and volumes of the `istio` profile: what istiod's sidecar template renders
 // (docs/istio-compatibility.md), built as typed data rather than from a template language.
 import type { V1Container, V1EnvVar, V1ResourceRequirements, V1SecurityContext, V1Volume, V1VolumeMount } from '@kubernetes/client-node'
+import { formatCaptureArgs } from '../capture/args.js'
 import { labels } from './annotations.js'
 import type { SidecarSettings } from './settings.js'
-import type { InjectorConfig, Pod, Resources } from './types.js'
+import type { Pod, Resources } from './types.js'
 import type { Workload } from './workload.js'
 
 export const proxyName = 'istio-proxy'
@@ -22,33 +23,33 @@ export const volumeNames = {
   caCrl: 'istio-ca-crl'
 } as const
 
-/** The init container's capture flags, in istio-iptables' order (`-p -z -u -m -i -x -b -d [-q] [-o] [-k] [-c]`). */
-export function buildCaptureArgs (settings: SidecarSettings, config: InjectorConfig, proxyUID: number): string[] {
+/** What the init container captures, for capture's own writer (src/capture/args.ts). */
+export function buildCaptureArgs (settings: SidecarSettings): string[] {
   const c = settings.capture
-  const args = [
-    '-p', String(config.ports.outbound),
-    '-z', String(config.ports.inbound),
-    '-u', String(proxyUID),
-    '-m', settings.interceptionMode,
-    '-i', c.includeOutboundIPRanges,
-    '-x', c.excludeOutboundIPRanges,
-    '-b', c.includeInboundPorts,
-    '-d', excludedInboundPorts(settings, config)
-  ]
-  if (c.includeOutboundPorts !== '') args.push('-q', c.includeOutboundPorts)
-  if (c.excludeOutboundPorts !== '') args.push('-o', c.excludeOutboundPorts)
-  if (c.virtualInterfaces !== '') args.push('-k', c.virtualInterfaces)
-  if (c.excludeInterfaces !== '') args.push('-c', c.excludeInterfaces)
-  // Only a configured gid differs from the uid; a user's proxy runAsUser/runAsGroup do not add -g,
-  // which istio-iptables then defaults to the -u uid, as with Istio's own injection.
-  if (config.proxyGID !== config.proxyUID) args.push('-g', String(config.proxyGID))
-  args.push(`--log_output_level=${settings.agentLogLevel}`)
-  return args
+  return formatCaptureArgs({
+    envoyPort: settings.ports.outbound,
+    inboundCapturePort: settings.ports.inbound,
+    inboundTunnelPort: settings.ports.tunnel,
+    proxyUid: settings.captureUID,
+    // Only a configured gid differs from the uid; a user's proxy runAsUser/runAsGroup do not add -g,
+    // which istio-iptables then defaults to the -u uid, as with Istio's own injection.
+    ...(settings.proxyGID === settings.proxyUID ? {} : { proxyGid: settings.proxyGID }),
+    interceptionMode: 'REDIRECT',
+    outboundCidrs: c.includeOutboundIPRanges,
+    outboundExcludeCidrs: c.excludeOutboundIPRanges,
+    inboundPorts: c.includeInboundPorts,
+    inboundExcludePorts: excludedInboundPorts(settings),
+    outboundPorts: c.includeOutboundPorts,
+    outboundExcludePorts: c.excludeOutboundPorts,
+    virtualInterfaces: c.virtualInterfaces,
+    excludeInterfaces: c.excludeInterfaces,
+    logLevel: settings.agentLogLevel
+  })
 }
 
 /** `-d`: Prometheus and health ports, the pod's excludes, then the status port unless listed or 0. */
-export function excludedInboundPorts (settings: SidecarSettings, config: InjectorConfig): string {
-  const ports = [String(config.ports.prometheus), String(config.ports.health)]
+export function excludedInboundPorts (settings: SidecarSettings): string {
+  const ports = [String(settings.ports.prometheus), String(settings.ports.health)]
   for (const port of settings.capture.excludeInboundPorts.split(',')) {
     if (port.trim() !== '') ports.push(port.trim())
   }
@@ -57,14 +58,14 @@ export function excludedInboundPorts (settings: SidecarSettings, config: Injecto
   return ports.join(',')
 }
 
-function withPullPolicy (container: V1Container, config: InjectorConfig): V1Container {
-  if (config.imagePullPolicy !== '') container.imagePullPolicy = config.imagePullPolicy
+function withPullPolicy (container: V1Container, settings: SidecarSettings): V1Container {
+  if (settings.imagePullPolicy !== '') container.imagePullPolicy = settings.imagePullPolicy
   return container
 }
 
-export function buildInitContainer (settings: SidecarSettings, config: InjectorConfig, proxyUID: number): V1Container {
-  const flags = buildCaptureArgs(settings, config, proxyUID)
-  const program = config.initCommand === 'istio-iptables'
+export function buildInitContainer (settings: SidecarSettings): V1Container {
+  const flags = buildCaptureArgs(settings)
+  const program = settings.initCommand === 'istio-iptables'
     ? { args: ['istio-iptables', ...flags] }
     : { command: ['sidecar-injector', 'capture'], args: flags }
   const container: V1Container = {
@@ -85,7 +86,7 @@ export function buildInitContainer (settings: SidecarSettings, config: InjectorC
   }
   const env = Object.entries(settings.proxyMetadata).map(([name, value]) => ({ name, value }))
   if (env.length > 0) container.env = env
-  return withPullPolicy(container, config)
+  return withPullPolicy(container, settings)
 }
 
 function copyResources (resources: Resources): V1ResourceRequirements {
@@ -105,17 +106,16 @@ function resourceEnv (name: string, resource: string): V1EnvVar {
 
 interface ProxyInputs {
   settings: SidecarSettings
-  config: InjectorConfig
   pod: Pod
   workload: Workload
 }
 
-function proxyEnv ({ settings, config, pod, workload }: ProxyInputs): V1EnvVar[] {
+function proxyEnv ({ settings, pod, workload }: ProxyInputs): V1EnvVar[] {
   const appContainers = (pod.spec?.containers ?? []).filter(c => c.name !== proxyName)
   const podPorts = appContainers.flatMap(c => c.ports ?? [])
   const env: V1EnvVar[] = [
     { name: 'PILOT_CERT_PROVIDER', value: 'istiod' },
-    { name: 'CA_ADDR', value: config.proxy.caAddress },
+    { name: 'CA_ADDR', value: settings.mesh.caAddress },
     fieldEnv('POD_NAME', 'metadata.name'),
     fieldEnv('POD_NAMESPACE', 'metadata.namespace'),
     fieldEnv('INSTANCE_IP', 'status.podIP'),
@@ -128,7 +128,7 @@ function proxyEnv ({ settings, config, pod, workload }: ProxyInputs): V1EnvVar[]
     resourceEnv('GOMEMLIMIT', 'limits.memory'),
     // The agent and Envoy size their thread pools from it rather than from the node's cores.
     resourceEnv('GOMAXPROCS', 'limits.cpu'),
-    { name: 'ISTIO_META_CLUSTER_ID', value: config.proxy.clusterId },
+    { name: 'ISTIO_META_CLUSTER_ID', value: settings.mesh.clusterId },
     fieldEnv('ISTIO_META_NODE_NAME', 'spec.nodeName'),
     { name: 'ISTIO_META_INTERCEPTION_MODE', value: settings.interceptionMode }
   ]
@@ -138,8 +138,8 @@ function proxyEnv ({ settings, config, pod, workload }: ProxyInputs): V1EnvVar[]
   if (settings.bootstrapOverride !== '') {
     env.push({ name: 'ISTIO_BOOTSTRAP_OVERRIDE', value: '/etc/istio/custom-bootstrap/custom_bootstrap.json' })
   }
-  env.push({ name: 'ISTIO_META_MESH_ID', value: config.proxy.trustDomain })
-  env.push({ name: 'TRUST_DOMAIN', value: config.proxy.trustDomain })
+  env.push({ name: 'ISTIO_META_MESH_ID', value: settings.mesh.trustDomain })
+  env.push({ name: 'TRUST_DOMAIN', value: settings.mesh.trustDomain })
   for (const [name, value] of Object.entries(settings.proxyMetadata)) env.push({ name, value })
   return env
 }
@@ -153,11 +153,11 @@ function proxyConfigOf (settings: SidecarSettings): Record<string, unknown> {
   return out
 }
 
-function proxyMounts (settings: SidecarSettings, config: InjectorConfig): V1VolumeMount[] {
+function proxyMounts (settings: SidecarSettings): V1VolumeMount[] {
   const mounts: V1VolumeMount[] = [
     { name: volumeNames.workloadSocket, mountPath: '/var/run/secrets/workload-spiffe-uds' },
     { name: volumeNames.credentialSocket, mountPath: '/var/run/secrets/credential-uds' },
-    { name: volumeNames.workloadCerts, mountPath: config.certificates.workloadCertDir },
+    { name: volumeNames.workloadCerts, mountPath: settings.certificates.workloadCertDir },
     { name: volumeNames.caCert, mountPath: '/var/run/secrets/istio' },
     { name: volumeNames.caCrl, mountPath: '/var/run/secrets/istio/crl' },
     { name: volumeNames.data, mountPath: '/var/lib/istio/data' }
@@ -175,22 +175,22 @@ function proxyMounts (settings: SidecarSettings, config: InjectorConfig): V1Volu
 }
 
 export function buildProxyContainer (inputs: ProxyInputs): V1Container {
-  const { settings, config } = inputs
+  const { settings } = inputs
   const container: V1Container = {
     name: proxyName,
     image: settings.proxyImage,
     args: [
       'proxy', 'sidecar',
-      '--domain', `$(POD_NAMESPACE).svc.${config.clusterDomain}`,
+      '--domain', `$(POD_NAMESPACE).svc.${settings.clusterDomain}`,
       `--proxyLogLevel=${settings.logLevel}`,
       `--proxyComponentLogLevel=${settings.componentLogLevel}`,
       `--log_output_level=${settings.agentLogLevel}`
     ],
     env: proxyEnv(inputs),
-    ports: [{ containerPort: config.ports.prometheus, name: 'http-envoy-prom', protocol: 'TCP' }],
+    ports: [{ containerPort: settings.ports.prometheus, name: 'http-envoy-prom', protocol: 'TCP' }],
     resources: copyResources(settings.resources),
-    securityContext: proxySecurityContext(settings, config),
-    volumeMounts: proxyMounts(settings, config)
+    securityContext: proxySecurityContext(settings),
+    volumeMounts: proxyMounts(settings)
   }
   if (settings.native) container.restartPolicy = 'Always'
   // In native mode the startup probe holds app containers back until Envoy is ready; in classic
@@ -201,14 +201,14 @@ export function buildProxyContainer (inputs: ProxyInputs): V1Container {
     container.lifecycle = { postStart: { exec: { command: ['pilot-agent', 'wait'] } } }
   }
   if (settings.statusPort !== 0) {
-    const ready = { httpGet: { path: '/healthz/ready', port: config.ports.health } }
+    const ready = { httpGet: { path: '/healthz/ready', port: settings.ports.health } }
     container.readinessProbe = { ...ready, ...settings.readiness, timeoutSeconds: 3 }
     container.startupProbe = { httpGet: { ...ready.httpGet }, initialDelaySeconds: 0, periodSeconds: 1, timeoutSeconds: 3, failureThreshold: 600 }
   }
-  return withPullPolicy(container, config)
+  return withPullPolicy(container, settings)
 }
 
-function proxySecurityContext (settings: SidecarSettings, config: InjectorConfig): V1SecurityContext {
+function proxySecurityContext (settings: SidecarSettings): V1SecurityContext {
   if (settings.capNetBindService) {
     // Binding ports below 1024 needs NET_BIND_SERVICE, which a non-root user only gets as root here.
     return {
@@ -216,7 +216,7 @@ function proxySecurityContext (settings: SidecarSettings, config: InjectorConfig
       privileged: false,
       capabilities: { add: ['NET_BIND_SERVICE'], drop: ['ALL'] },
       readOnlyRootFilesystem: true,
-      runAsGroup: config.proxyGID,
+      runAsGroup: settings.proxyGID,
       runAsNonRoot: false,
       runAsUser: 0
     }
@@ -226,14 +226,14 @@ function proxySecurityContext (settings: SidecarSettings, config: InjectorConfig
     privileged: false,
     capabilities: { drop: ['ALL'] },
     readOnlyRootFilesystem: true,
-    runAsGroup: config.proxyGID,
+    runAsGroup: settings.proxyGID,
     runAsNonRoot: true,
-    runAsUser: config.proxyUID
+    runAsUser: settings.proxyUID
   }
 }
 
-export function buildVolumes (settings: SidecarSettings, config: InjectorConfig): V1Volume[] {
-  const k = config.certificates
+export function buildVolumes (settings: SidecarSettings): V1Volume[] {
+  const k = settings.certificates
   const volumes: V1Volume[] = [
     // emptyDir written as {} explicitly: the API server would default a null one, which a diff sees.
     { name: volumeNames.workloadSocket, emptyDir: {} },

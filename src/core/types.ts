@@ -101,6 +101,11 @@ export interface ClusterFacts {
    * spec.nodeName is set, otherwise all nodes. Unknown (undefined) means classic in `auto` mode.
    */
   nativeSidecarsSupported?: boolean
+  /**
+   * Who is injecting, `sidecar-injector/<version>`, recorded in the status annotation: the composition
+   * roots read the version from package.json (src/version.ts) so the core stays pure. Absent: not recorded.
+   */
+  injectorVersion?: string
 }
 
 /** Why a pod is injected: the rule that decided it. */

@@ -5,6 +5,7 @@
 // Istio itself carry no `restore`: they are stripped as istiod strips them (containers, volumes,
 // status), and the probes' originals are carried over from the old proxy.
 import type { V1Container } from '@kubernetes/client-node'
+import { isRecord } from '../shared/records.js'
 import { annotations } from './annotations.js'
 import { parseJsonAnnotation } from './annotation-value.js'
 import { checkShape, containerShape } from './pod-shape.js'
@@ -37,11 +38,12 @@ export interface InjectionStatus {
   volumes: string[]
   imagePullSecrets: string[] | null
   revision: string
+  /** Who injected: `sidecar-injector/<version>` (absent on Istio's pods and on our older ones). */
+  injector?: string
+  /** digestInjection() of what was injected (absent on Istio's pods and on our older ones). */
+  digest?: string
   restore?: Restore
 }
-
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value)
 
 export function readStatus (pod: Pod): InjectionStatus | undefined {
   const text = pod.metadata?.annotations?.[annotations.status]
@@ -59,6 +61,8 @@ export function readStatus (pod: Pod): InjectionStatus | undefined {
     imagePullSecrets: Array.isArray(parsed.imagePullSecrets) ? parsed.imagePullSecrets : null,
     revision: typeof parsed.revision === 'string' ? parsed.revision : 'default'
   }
+  if (typeof parsed.injector === 'string') status.injector = parsed.injector
+  if (typeof parsed.digest === 'string') status.digest = parsed.digest
   const restore = wellShaped(parsed.restore)
   if (restore !== undefined) status.restore = restore
   return status

@@ -1,59 +1,35 @@
-// Value validators shared by the config and the per-pod annotations. Each returns undefined when the
-// value is valid, or the reason it is not. They follow Istio's annotation validation
-// (pkg/kube/inject/validate.go): no whitespace inside CIDR lists, ports 0–65535 (trimmed), `*` only
-// where an include list allows it.
-import { isIP } from 'node:net'
+// Value checks shared by the config and the per-pod annotations. Each returns undefined when the value
+// is valid, or the reason it is not. The values the init container reads are parsed by the capture
+// command's own parsers (src/capture/values.ts), so that the core never admits what `capture` would
+// refuse; Istio's annotation validation (pkg/kube/inject/validate.go) adds its stricter rules on top:
+// no whitespace inside CIDR lists. https://github.com/istio/istio/blob/master/pkg/kube/inject/validate.go
+import {
+  describeValueProblem, parseCidrList, parseGoBool, parseInterfaceList, parsePort, parsePortList
+} from '../capture/values.js'
+import type { Parsed } from '../capture/values.js'
 
 export type Check = (value: string) => string | undefined
 
-export function validateCidr (cidr: string): string | undefined {
-  const slash = cidr.indexOf('/')
-  if (slash < 0) return `'${cidr}' is not a CIDR (address/prefix)`
-  const address = cidr.slice(0, slash)
-  const prefix = cidr.slice(slash + 1)
-  const family = isIP(address)
-  if (family === 0) return `'${address}' is not an IP address`
-  const max = family === 4 ? 32 : 128
-  if (!/^\d{1,3}$/.test(prefix) || Number(prefix) > max) return `'${prefix}' is not a prefix length from 0 to ${max}`
-  return undefined
+function reasonOf<T> (parsed: Parsed<T>): string | undefined {
+  return parsed.ok ? undefined : describeValueProblem(parsed)
 }
 
 export function validateCidrList (value: string, allowWildcard: boolean): string | undefined {
-  if (value === '') return undefined
-  if (value === '*') return allowWildcard ? undefined : "'*' is not allowed here"
-  for (const cidr of value.split(',')) {
-    const reason = validateCidr(cidr)
-    if (reason !== undefined) return reason
-  }
-  return undefined
+  if (/\s/.test(value)) return 'must not contain whitespace'
+  return reasonOf(parseCidrList(value, allowWildcard))
 }
 
+/** A port from 0 to 65535 (surrounding whitespace allowed, as Istio trims it). */
 export function validatePort (text: string): string | undefined {
-  const port = text.trim()
-  if (!/^\d{1,5}$/.test(port) || Number(port) > 65535) return `'${text}' is not a port from 0 to 65535`
-  return undefined
+  return parsePort(text.trim(), 0) === undefined ? `'${text}' is not a port from 0 to 65535` : undefined
 }
 
 export function validatePortList (value: string, allowWildcard: boolean): string | undefined {
-  if (value.trim() === '') return undefined
-  if (value.trim() === '*') return allowWildcard ? undefined : "'*' is not allowed here"
-  for (const port of value.split(',')) {
-    const reason = validatePort(port)
-    if (reason !== undefined) return reason
-  }
-  return undefined
+  return reasonOf(parsePortList(value, allowWildcard))
 }
 
-/** Linux interface names: at most 15 bytes, no '/', no whitespace, not '.' or '..'. */
 export function validateInterfaceList (value: string): string | undefined {
-  if (value === '') return undefined
-  for (const name of value.split(',')) {
-    const iface = name.trim()
-    if (iface === '' || iface.length > 15 || /[/\s]/.test(iface) || iface === '.' || iface === '..') {
-      return `'${name}' is not a network interface name`
-    }
-  }
-  return undefined
+  return reasonOf(parseInterfaceList(value))
 }
 
 const quantity = /^\+?(\d+(\.\d*)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?\d+)?$/
@@ -69,13 +45,6 @@ export function validateQuantity (value: string): string | undefined {
 
 export function validateUint32 (value: string): string | undefined {
   return /^\d{1,10}$/.test(value) && Number(value) <= 4294967295 ? undefined : `'${value}' is not a non-negative integer`
-}
-
-/** Go's strconv.ParseBool, which Istio uses for boolean annotations. */
-export function parseGoBool (value: string): boolean | undefined {
-  if (['1', 't', 'T', 'true', 'TRUE', 'True'].includes(value)) return true
-  if (['0', 'f', 'F', 'false', 'FALSE', 'False'].includes(value)) return false
-  return undefined
 }
 
 export function validateBool (value: string): string | undefined {

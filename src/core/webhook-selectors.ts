@@ -3,7 +3,7 @@
 // webhook never reads namespace labels; the offline CLI uses this to answer as the cluster would.
 // test/manifests cross-checks these entries against manifests/mutating-webhook.yaml.
 import { labels } from './annotations.js'
-import { systemNamespaces } from './config.js'
+import { revisionName, systemNamespaces } from './config.js'
 import { matchesSelector } from './selectors.js'
 import type { LabelSelector, LabelSelectorRequirement } from './types.js'
 
@@ -19,7 +19,7 @@ export const neverSelectedNamespaces = ['sidecar-injector', ...systemNamespaces]
 const namespaceNameLabel = 'kubernetes.io/metadata.name'
 
 export function webhookEntries (revision: string): WebhookEntry[] {
-  const rev = revision === '' ? 'default' : revision
+  const rev = revisionName(revision)
   const absent = (key: string): LabelSelectorRequirement => ({ key, operator: 'DoesNotExist' })
   const isIn = (key: string, ...values: string[]): LabelSelectorRequirement => ({ key, operator: 'In', values })
   const notIn = (key: string, ...values: string[]): LabelSelectorRequirement => ({ key, operator: 'NotIn', values })
@@ -80,4 +80,10 @@ function describeMiss (namespace: string, nsLabels: Record<string, string>, podL
   }
   if (podLabels[labels.inject] === 'false') return `the pod label ${labels.inject}=false is excluded by every webhook entry`
   return `no webhook entry selects this namespace and pod (label the namespace ${labels.injection}=enabled or ${labels.rev}=<revision>, or the pod ${labels.inject}=true)`
+}
+
+/** Whether any entry's namespaceSelector selects the namespace (its pods may then be sent, by their labels). */
+export function selectsNamespace (namespace: string, namespaceLabels: Readonly<Record<string, string>>, revision: string): boolean {
+  const nsLabels = { ...namespaceLabels, [namespaceNameLabel]: namespace }
+  return webhookEntries(revision).some(entry => matchesSelector(entry.namespaceSelector, nsLabels))
 }

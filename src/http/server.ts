@@ -5,16 +5,18 @@
 import type { Server } from 'node:http'
 import type { SecureVersion, Server as TlsServer } from 'node:tls'
 import { setTimeout as sleep } from 'node:timers/promises'
-import Fastify, { LogController } from 'fastify'
+import Fastify, { LogController, errorCodes } from 'fastify'
 import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyRequest } from 'fastify'
 import type { ClusterFacts, InjectorConfig, Pod } from '../core/types.js'
 import { parseReview } from '../admission/parse.js'
+import { encodeReview } from '../admission/responses.js'
 import { podToInject, reviewAdmission } from '../admission/review.js'
 import type { AdmissionRequest } from '../admission/types.js'
-import type { CertificateInfo, KeyPair } from './certificate.js'
-import { checkKeyPair } from './certificate.js'
-import { defaultCiphers } from './tls-ciphers.js'
+import type { CertificateInfo, KeyPair } from '../tls/key-pair.js'
+import { checkKeyPair } from '../tls/key-pair.js'
 import type { ErrorType, WebhookMetrics } from './metrics.js'
+import { defaultCiphers } from './tls-ciphers.js'
+import { isRecord } from '../shared/records.js'
 
 /** Facts about the cluster for one pod (e.g. native sidecar support of its nodes); may be async. */
 export type FactsProvider = (pod: Pod) => ClusterFacts | Promise<ClusterFacts>
@@ -126,26 +128,57 @@ export interface WebhookServer {
 export function buildServer (options: BuildServerOptions): WebhookServer {
   const timeouts = { ...defaultTimeouts, ...options.timeouts }
   const { metrics, logger } = options
-  const factsFor: FactsProvider = options.facts ?? (() => ({}))
-  const isReady = options.isReady ?? (() => true)
-
   // TLS 1.2 limited to ECDHE with AEAD ciphers unless other suites are asked for (src/http/tls-ciphers.ts).
   const tlsOptions: TlsOptions = { minVersion: options.tls?.minVersion ?? 'TLSv1.2', ciphers: options.tls?.ciphers ?? defaultCiphers }
   let current: CertificateInfo | undefined
   if (options.tls !== null) {
-    const checked = checkKeyPair(options.tls)
+    const checked = checkKeyPair(options.tls, new Date())
     if (!checked.ok) throw new Error(`cannot serve TLS: ${checked.problem}`)
     current = checked.info
     metrics.certificateExpiry.set(current.notAfter.getTime() / 1000)
   }
+  const app = createApp(options, timeouts, tlsOptions)
+  const state = { draining: false }
+  installBudget(app, options, timeouts)
+  installHooks(app, metrics, state)
+  routeAdmissions(app, options)
+  routeProbes(app, metrics, state, options.isReady ?? (() => true))
 
+  function setCertificate (pair: KeyPair): CertificateInfo {
+    if (options.tls === null) throw new Error('the server was built without TLS')
+    const checked = checkKeyPair(pair, new Date())
+    if (!checked.ok) {
+      metrics.certificateReloads.inc({ result: 'failure' })
+      throw new Error(`refused the new certificate: ${checked.problem}`)
+    }
+    // The full option set: setSecureContext rebuilds the context only from what it is given and
+    // would silently drop minVersion/ciphers (docs/operations.md, measured).
+    // https://nodejs.org/api/tls.html#serversetsecurecontextoptions
+    ;(app.server as unknown as TlsServer).setSecureContext({ ...tlsOptions, key: pair.key, cert: pair.cert })
+    current = checked.info
+    metrics.certificateExpiry.set(current.notAfter.getTime() / 1000)
+    metrics.certificateReloads.inc({ result: 'success' })
+    return current
+  }
+
+  async function shutdown (shutdownOptions: ShutdownOptions): Promise<void> {
+    if (state.draining) return
+    state.draining = true
+    metrics.draining.set(1)
+    await drainAndClose(app, logger, shutdownOptions)
+  }
+
+  return { app, setCertificate, certificate: () => current, isDraining: () => state.draining, shutdown }
+}
+
+function createApp (options: BuildServerOptions, timeouts: ServerTimeouts, tlsOptions: TlsOptions): FastifyInstance {
   const nodeServerOptions = {
     headersTimeout: timeouts.headersTimeoutMs,
     requestTimeout: timeouts.requestTimeoutMs,
     connectionsCheckingInterval: timeouts.connectionsCheckingIntervalMs
   }
   const app = Fastify({
-    loggerInstance: logger,
+    loggerInstance: options.logger,
     // One line per admission is written by the handler; fastify's two lines per request would add
     // noise (and the probes would flood the log).
     logController: new LogController({ disableRequestLogging: true }),
@@ -170,8 +203,29 @@ export function buildServer (options: BuildServerOptions): WebhookServer {
   }) as unknown as FastifyInstance
 
   // Only JSON is parsed: fastify's default text/plain parser would hand a string to the handler.
-  app.removeContentTypeParser('text/plain')
+  // JSON.parse alone: parseReview checks depth and prototype keys (`__proto__`, constructor.prototype)
+  // in one pass over the parsed body, which fastify's default parser (secure-json-parse) did with
+  // regular-expression scans of the text: 40 % of the server's CPU on 200 KB reviews (BENCHMARKS.md).
+  app.removeContentTypeParser(['application/json', 'text/plain'])
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, function parseJsonBody (_request, body, done) {
+    if (body.length === 0) {
+      done(new errorCodes.FST_ERR_CTP_EMPTY_JSON_BODY(), undefined)
+      return
+    }
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(body as string)
+    } catch {
+      done(new errorCodes.FST_ERR_CTP_INVALID_JSON_BODY(), undefined)
+      return
+    }
+    done(null, parsed)
+  })
+  return app
+}
 
+/** The in-flight budget (before the body is read) and the write timeout (once an answer is ready). */
+function installBudget (app: FastifyInstance, options: BuildServerOptions, timeouts: ServerTimeouts): void {
   const limit = options.bodyLimitBytes ?? bodyLimitBytes
   const admit = budgetGate({ ...defaultBudget, ...options.budget })
   // Admission before the body is read: a review that must wait has its bytes left in the socket.
@@ -210,12 +264,15 @@ export function buildServer (options: BuildServerOptions): WebhookServer {
     raw.once('close', stop)
     return payload
   })
+}
 
-  let draining = false
-  app.addHook('onRequest', async (_request, reply) => {
+function installHooks (app: FastifyInstance, metrics: WebhookMetrics, state: { readonly draining: boolean }): void {
+  // Callback hooks rather than async ones: no promise per request.
+  app.addHook('onRequest', (_request, reply, done) => {
     // While draining every answer closes its connection, so that the client reconnects, and reaches
     // a pod that is not going away (docs/operations.md).
-    if (draining) reply.header('connection', 'close')
+    if (state.draining) reply.header('connection', 'close')
+    done()
   })
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
@@ -236,12 +293,25 @@ export function buildServer (options: BuildServerOptions): WebhookServer {
     return reply.code(404).send({ statusCode: 404, reason: 'not-found', message })
   })
 
-  app.addHook('onResponse', async (request, reply) => {
-    if (request.routeOptions.url !== '/inject') return
-    metrics.requests.inc({ code: String(reply.statusCode) })
-    if (reply.statusCode >= 400) metrics.errors.inc({ type: errorType(reply.statusCode) })
+  // Label children looked up once per value (bounded: status codes), not hashed from a label object
+  // on every request.
+  const requestsByCode = perValue(code => metrics.requests.labels({ code }))
+  app.addHook('onResponse', (request, reply, done) => {
+    if (request.routeOptions.url === '/inject') {
+      const code = reply.statusCode
+      requestsByCode(String(code)).inc()
+      if (code >= 400) metrics.errors.inc({ type: errorType(code) })
+    }
+    done()
   })
+}
 
+function routeAdmissions (app: FastifyInstance, options: BuildServerOptions): void {
+  const { metrics } = options
+  const factsFor: FactsProvider = options.facts ?? (() => ({}))
+  // Label children looked up once per value (bounded: decisions, reason codes).
+  const durationByDecision = perValue(decision => metrics.duration.labels({ decision }))
+  const skipsByReason = perValue(reason => metrics.skips.labels({ reason }))
   app.post('/inject', async (request, reply) => {
     const parsed = parseReview(request.body)
     if (!parsed.ok) {
@@ -254,11 +324,11 @@ export function buildServer (options: BuildServerOptions): WebhookServer {
     const facts = input.kind === 'pod' ? await factsFor(input.pod) : {}
     const verdict = reviewAdmission(review, options.config(), facts, input)
     const durationMs = reply.elapsedTime
-    metrics.duration.observe({ decision: verdict.decision }, durationMs / 1000)
+    durationByDecision(verdict.decision).observe(durationMs / 1000)
     switch (verdict.decision) {
       case 'patched': metrics.injections.inc(); break
       case 'rejected': metrics.rejections.inc(); break
-      case 'allowed': metrics.skips.inc({ reason: verdict.reason }); break
+      case 'allowed': skipsByReason(verdict.reason).inc(); break
     }
     // Identifiers only: the pod body can hold secrets (env values) and is never logged at info.
     request.log.info({
@@ -268,13 +338,16 @@ export function buildServer (options: BuildServerOptions): WebhookServer {
       patchBytes: verdict.patchBytes,
       durationMs: Math.round(durationMs * 1000) / 1000
     }, 'admission')
-    return verdict.review
+    // The answer as we encode it: a string is sent as it is, where an object would be serialised again.
+    return await reply.type('application/json; charset=utf-8').send(encodeReview(verdict.review))
   })
+}
 
+function routeProbes (app: FastifyInstance, metrics: WebhookMetrics, state: { readonly draining: boolean }, isReady: () => boolean): void {
   const quiet = { logLevel: 'warn' as const }
   app.get('/healthz', quiet, async () => 'ok\n')
   app.get('/readyz', quiet, async (_request, reply) => {
-    if (draining) return await reply.code(503).send('not ready: shutting down\n')
+    if (state.draining) return await reply.code(503).send('not ready: shutting down\n')
     if (!isReady()) return await reply.code(503).send('not ready: not loaded yet\n')
     return 'ready\n'
   })
@@ -282,47 +355,26 @@ export function buildServer (options: BuildServerOptions): WebhookServer {
     const text = await metrics.registry.metrics()
     return await reply.type(metrics.registry.contentType).send(text)
   })
+}
 
-  function setCertificate (pair: KeyPair): CertificateInfo {
-    if (options.tls === null) throw new Error('the server was built without TLS')
-    const checked = checkKeyPair(pair)
-    if (!checked.ok) {
-      metrics.certificateReloads.inc({ result: 'failure' })
-      throw new Error(`refused the new certificate: ${checked.problem}`)
-    }
-    // The full option set: setSecureContext rebuilds the context only from what it is given and
-    // would silently drop minVersion/ciphers (docs/operations.md, measured).
-    // https://nodejs.org/api/tls.html#serversetsecurecontextoptions
-    ;(app.server as unknown as TlsServer).setSecureContext({ ...tlsOptions, key: pair.key, cert: pair.cert })
-    current = checked.info
-    metrics.certificateExpiry.set(current.notAfter.getTime() / 1000)
-    metrics.certificateReloads.inc({ result: 'success' })
-    return current
+/** Serve for drainMs with Connection: close (closing idle connections), then close once in-flight requests end. */
+async function drainAndClose (app: FastifyInstance, logger: FastifyBaseLogger, shutdownOptions: ShutdownOptions): Promise<void> {
+  const server = app.server as Server
+  logger.info({ drainMs: shutdownOptions.drainMs }, 'draining: readiness is false, answers close their connections')
+  const closeIdle = setInterval(() => { server.closeIdleConnections() }, shutdownOptions.closeIdleEveryMs ?? 1000)
+  await sleep(shutdownOptions.drainMs)
+  clearInterval(closeIdle)
+  const closeTimeoutMs = shutdownOptions.closeTimeoutMs ?? 10_000
+  const deadline = setTimeout(() => {
+    logger.warn({ closeTimeoutMs }, 'in-flight requests outlived the close deadline; destroying their connections')
+    server.closeAllConnections()
+  }, closeTimeoutMs)
+  try {
+    await app.close()
+  } finally {
+    clearTimeout(deadline)
   }
-
-  async function shutdown (shutdownOptions: ShutdownOptions): Promise<void> {
-    if (draining) return
-    draining = true
-    metrics.draining.set(1)
-    const server = app.server as Server
-    logger.info({ drainMs: shutdownOptions.drainMs }, 'draining: readiness is false, answers close their connections')
-    const closeIdle = setInterval(() => { server.closeIdleConnections() }, shutdownOptions.closeIdleEveryMs ?? 1000)
-    await sleep(shutdownOptions.drainMs)
-    clearInterval(closeIdle)
-    const closeTimeoutMs = shutdownOptions.closeTimeoutMs ?? 10_000
-    const deadline = setTimeout(() => {
-      logger.warn({ closeTimeoutMs }, 'in-flight requests outlived the close deadline; destroying their connections')
-      server.closeAllConnections()
-    }, closeTimeoutMs)
-    try {
-      await app.close()
-    } finally {
-      clearTimeout(deadline)
-    }
-    logger.info('closed')
-  }
-
-  return { app, setCertificate, certificate: () => current, isDraining: () => draining, shutdown }
+  logger.info('closed')
 }
 
 const fastifyReasons: Record<string, string> = {
@@ -331,6 +383,16 @@ const fastifyReasons: Record<string, string> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'body-too-large',
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported-media-type',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'invalid-content-length'
+}
+
+/** make(value), made once per value: for label values from a bounded set. */
+function perValue<T> (make: (value: string) => T): (value: string) => T {
+  const made = new Map<string, T>()
+  return value => {
+    let child = made.get(value)
+    if (child === undefined) made.set(value, child = make(value))
+    return child
+  }
 }
 
 interface Ticket {
@@ -421,9 +483,6 @@ export const maxLogField = 256
 function bounded (value: string, max = maxLogField): string {
   return value.length <= max ? value : `${value.slice(0, max)}… (${value.length} characters)`
 }
-
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value)
 
 /**
  * Identifiers for the admission log line. Reads the raw object (an UPDATE's or DELETE's is never

@@ -1,14 +1,17 @@
 // What `serve` gets from the Kubernetes API: a self-managed certificate source (--self-managed-tls)
 // and native-sidecar facts from a Node watch (on by default when running in a cluster). The flags are
-// declared here and merged into serve's; src/serve.ts composes the result.
+// declared here and merged into serve's; src/cli/serve.ts composes the result.
 // Only this module is loaded by serve up front: @kubernetes/client-node takes ~0.8 s to import
 // (BENCHMARKS.md, finding 3), so it and the adapters that use it are imported when asked for.
 import { isIP } from 'node:net'
 import type { KubeConfig } from '@kubernetes/client-node'
+import { Counter } from 'prom-client'
+import type { Registry } from 'prom-client'
 import type { ClusterFacts, Pod } from '../core/types.js'
+import { lookupFlagOrEnv } from '../shared/flag-env.js'
 import { defaultCaSecretName, defaultNamespace, defaultServiceName, defaultWebhookConfigName } from './names.js'
 import type { NativeSidecarDetector } from './native-sidecars.js'
-import type { KubeLogger, SelfManagedTls } from './self-managed-tls.js'
+import type { KubeLogger, SelfManagedTls } from '../tls/self-managed.js'
 
 export interface KubeSettings {
   /** Issue and rotate the serving certificate from a CA kept in a Secret; patch the webhook's caBundle. */
@@ -58,14 +61,13 @@ export function parseKubeSettings (
   values: Readonly<Record<string, string | boolean | undefined>>,
   env: Readonly<Record<string, string | undefined>>
 ): KubeSettings | undefined {
+  const lookup = (flag: string, variable: string): string | boolean | undefined => lookupFlagOrEnv(values, flag, [variable], env, true)?.value
   const pick = (flag: string, variable: string): string | undefined => {
-    const value = values[flag]
-    if (typeof value === 'string') return value
-    const fromEnv = env[variable]
-    return fromEnv === undefined || fromEnv === '' ? undefined : fromEnv
+    const value = lookup(flag, variable)
+    return typeof value === 'string' ? value : undefined
   }
   const bool = (flag: string, variable: string, fallback: boolean): boolean => {
-    const value = values[flag] ?? pick(flag, variable)
+    const value = lookup(flag, variable)
     if (value === undefined) return fallback
     if (value === true || value === 'true') return true
     if (value === false || value === 'false') return false
@@ -102,11 +104,13 @@ export interface KubeIntegrationOptions {
   logger: KubeLogger & { child: (bindings: Record<string, unknown>) => KubeLogger }
   /** Defaults to KubeConfig.loadFromDefault(): KUBECONFIG, ~/.kube/config, then the pod's service account. */
   kubeConfig?: KubeConfig
+  /** Where sidecar_injector_kube_failures_total{component, reason} is registered; not counted without one. */
+  registry?: Registry
 }
 
 export async function startKubeIntegration (settings: KubeSettings, options: KubeIntegrationOptions): Promise<KubeIntegration> {
   const [{ KubeConfig }, { createKubeApi }, { createSelfManagedTls }, { startNativeSidecarDetector }] = await Promise.all([
-    import('@kubernetes/client-node'), import('./api.js'), import('./self-managed-tls.js'), import('./native-sidecars.js')
+    import('@kubernetes/client-node'), import('./api.js'), import('../tls/self-managed.js'), import('./native-sidecars.js')
   ])
   let kubeConfig = options.kubeConfig
   if (kubeConfig === undefined) {
@@ -114,6 +118,15 @@ export async function startKubeIntegration (settings: KubeSettings, options: Kub
     kubeConfig.loadFromDefault()
   }
   const api = createKubeApi(kubeConfig)
+  const failures = options.registry === undefined
+    ? undefined
+    : new Counter({
+      name: 'sidecar_injector_kube_failures_total',
+      help: 'Failures of the self-managed TLS and of the Kubernetes watches, by component and reason (each is also logged)',
+      labelNames: ['component', 'reason'],
+      registers: [options.registry]
+    })
+  const count = (component: string) => (reason: string): void => { failures?.inc({ component, reason }) }
   let detector: NativeSidecarDetector | undefined
   const integration: KubeIntegration = { stop: () => { detector?.stop() } }
   if (settings.selfManagedTls) {
@@ -125,11 +138,12 @@ export async function startKubeIntegration (settings: KubeSettings, options: Kub
       caSecretName: settings.caSecretName,
       extraDnsNames: settings.extraSans.filter(san => isIP(san) === 0),
       extraIpAddresses: settings.extraSans.filter(san => isIP(san) !== 0),
-      logger: options.logger.child({ component: 'self-managed-tls' })
+      logger: options.logger.child({ component: 'self-managed-tls' }),
+      onFailure: count('self-managed-tls')
     })
   }
   if (settings.detectNativeSidecars) {
-    const started = startNativeSidecarDetector({ api, logger: options.logger.child({ component: 'native-sidecars' }) })
+    const started = startNativeSidecarDetector({ api, logger: options.logger.child({ component: 'native-sidecars' }), onFailure: count('native-sidecars') })
     detector = started
     integration.facts = pod => started.facts(pod)
   }

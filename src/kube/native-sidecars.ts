@@ -5,7 +5,7 @@
 import type { V1Node } from '@kubernetes/client-node'
 import type { KubeApi } from './api.js'
 import { nodesPath } from './api.js'
-import type { ListWatchLogger } from './list-watch.js'
+import type { ListWatchFailure, ListWatchLogger } from './list-watch.js'
 import { startListWatch } from './list-watch.js'
 import type { ClusterFacts, Pod } from '../core/types.js'
 
@@ -31,6 +31,8 @@ export interface NativeSidecarDetector {
 export interface NativeSidecarDetectorOptions {
   api: Pick<KubeApi, 'listNodes' | 'watch'>
   logger: ListWatchLogger
+  /** Counts each failure of the Node watch by reason. */
+  onFailure?: (reason: ListWatchFailure) => void
   minBackoffMs?: number
   maxBackoffMs?: number
 }
@@ -73,6 +75,7 @@ export function startNativeSidecarDetector (options: NativeSidecarDetectorOption
       }
     },
     logger: options.logger,
+    ...(options.onFailure === undefined ? {} : { onFailure: options.onFailure }),
     ...(options.minBackoffMs === undefined ? {} : { minBackoffMs: options.minBackoffMs }),
     ...(options.maxBackoffMs === undefined ? {} : { maxBackoffMs: options.maxBackoffMs })
   })

@@ -3,15 +3,10 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto'
 import { isIP } from 'node:net'
 import { generate } from 'selfsigned'
+import type { KeyPair } from './key-pair.js'
 
 /** ECDSA P-256 by default: signing costs ~30 µs against ~0.9 ms for RSA-2048, and Go's TLS client accepts it. */
 export type KeyType = 'ec' | 'rsa'
-
-/** A certificate and its private key, both PEM. */
-export interface CertificatePair {
-  cert: string
-  key: string
-}
 
 export interface CertificateAuthorityOptions {
   commonName?: string
@@ -22,7 +17,7 @@ export interface CertificateAuthorityOptions {
 }
 
 export interface ServingCertificateOptions {
-  ca: CertificatePair
+  ca: KeyPair
   /** DNS SANs; the first one is also the subject CN (the API server ignores the CN, Go ≥ 1.15 checks SANs only). */
   dnsNames: readonly string[]
   ipAddresses?: readonly string[]
@@ -53,7 +48,7 @@ function validity (now: Date, validityMs: number): { notBeforeDate: Date, notAft
 }
 
 /** A self-signed CA that may sign serving certificates only (pathLen 0). */
-export async function createCertificateAuthority (options: CertificateAuthorityOptions): Promise<CertificatePair> {
+export async function createCertificateAuthority (options: CertificateAuthorityOptions): Promise<KeyPair> {
   const keyType = options.keyType ?? 'ec'
   const pems = await generate([{ name: 'commonName', value: options.commonName ?? 'sidecar-injector-ca' }], {
     algorithm: 'sha256',
@@ -69,7 +64,7 @@ export async function createCertificateAuthority (options: CertificateAuthorityO
 }
 
 /** A serving certificate for the given names, signed by `ca`, with a key of the CA's type. */
-export async function issueServingCertificate (options: ServingCertificateOptions): Promise<CertificatePair> {
+export async function issueServingCertificate (options: ServingCertificateOptions): Promise<KeyPair> {
   const ips = options.ipAddresses ?? []
   const [commonName] = options.dnsNames
   if (commonName === undefined && ips.length === 0) throw new RangeError('a serving certificate needs at least one DNS name or IP address')
@@ -102,7 +97,7 @@ export async function issueServingCertificate (options: ServingCertificateOption
 }
 
 /** selfsigned ends the certificate without a newline; files and bundles want one. */
-function toPair (pems: { cert: string, private: string }): CertificatePair {
+function toPair (pems: { cert: string, private: string }): KeyPair {
   const line = (pem: string): string => pem.endsWith('\n') ? pem : `${pem}\n`
   return { cert: line(pems.cert), key: line(pems.private) }
 }
@@ -112,16 +107,22 @@ export function splitPemBundle (bundle: string): string[] {
   return bundle.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g)?.map(pem => `${pem}\n`) ?? []
 }
 
+/** The certificates of a PEM CA bundle, each checked to parse; `problem` reads after the file's name. */
+export function readCaBundle (pem: string): { ok: true, certs: string[] } | { ok: false, problem: string } {
+  const certs = splitPemBundle(pem)
+  if (certs.length === 0) return { ok: false, problem: ' holds no PEM certificate' }
+  for (const cert of certs) {
+    try {
+      // eslint-disable-next-line no-new
+      new X509Certificate(cert)
+    } catch (err) {
+      return { ok: false, problem: `: ${(err as Error).message}` }
+    }
+  }
+  return { ok: true, certs }
+}
+
 /** When a PEM certificate stops being valid (the first certificate of a bundle). */
 export function readNotAfter (certPem: string): Date {
   return new Date(new X509Certificate(certPem).validTo)
-}
-
-/** Whether `pair.key` is the private key of `pair.cert`. */
-export function isMatchingPair (pair: CertificatePair): boolean {
-  try {
-    return new X509Certificate(pair.cert).checkPrivateKey(createPrivateKey(pair.key))
-  } catch {
-    return false
-  }
 }

@@ -1,6 +1,5 @@
 import t from 'tap'
-import { exceedsDepth } from '../../src/core/annotation-value.js'
-import { maxObjectDepth, parseReview } from '../../src/admission/parse.js'
+import { inspectTree, maxObjectDepth, parseReview } from '../../src/admission/parse.js'
 import type { MalformedReason } from '../../src/admission/parse.js'
 import { reviewFor, samplePod } from '../helpers/webhook.js'
 
@@ -69,10 +68,40 @@ t.test('refuses every malformed shape with a stable reason and a sentence', asyn
 })
 
 t.test('the depth limit sits between real pods and hostile input', async t => {
-  t.equal(exceedsDepth(samplePod(), 20), false, 'a real pod is shallow')
-  t.equal(exceedsDepth(nested(maxObjectDepth - 1), maxObjectDepth), false, 'at the limit')
-  t.equal(exceedsDepth(nested(maxObjectDepth), maxObjectDepth), true, 'one past the limit')
-  t.equal(exceedsDepth([[[[]]]], 3), true, 'arrays count')
+  t.equal(inspectTree(samplePod(), 20), undefined, 'a real pod is shallow')
+  t.equal(inspectTree(nested(maxObjectDepth - 1), maxObjectDepth), undefined, 'at the limit')
+  t.equal(inspectTree(nested(maxObjectDepth), maxObjectDepth), 'too-deep', 'one past the limit')
+  t.equal(inspectTree([[[[]]]], 3), 'too-deep', 'arrays count')
   // 200k levels: the walk is iterative, so it answers instead of overflowing the stack.
-  t.equal(exceedsDepth(nested(200_000), maxObjectDepth), true)
+  t.equal(inspectTree(nested(200_000), maxObjectDepth), 'too-deep')
+  // Through parseReview: the object's own depth counts, whatever sits above it in the review.
+  t.equal(parseReview(reviewFor({ ...samplePod(), extra: nested(maxObjectDepth - 3) })).ok, true, 'a deep but allowed object')
+  t.equal(parseReview(reviewFor({ ...samplePod(), extra: nested(maxObjectDepth) })).ok, false, 'one past the limit inside request.object')
+  // managedFields never reaches the core (podToInject drops it unread), so the walk leaves it out.
+  const pod = samplePod()
+  const withFields = { ...pod, metadata: { ...pod.metadata, managedFields: [nested(maxObjectDepth)], extra: {} } }
+  t.equal(parseReview(reviewFor(withFields)).ok, true, 'managedFields is not walked')
+  withFields.metadata.extra = nested(maxObjectDepth)
+  t.equal(parseReview(reviewFor(withFields)).ok, false, 'the rest of metadata is')
+})
+
+t.test('keys that reach a prototype are refused wherever they are, in one pass with the depth check', async t => {
+  // JSON.parse, as the HTTP layer does: a literal __proto__ in JS source would set the prototype instead.
+  const review = JSON.stringify(reviewFor(samplePod()))
+  const cases: Array<[string, string]> = [
+    ['__proto__ at the top', review.replace('{', '{"__proto__":{"polluted":true},')],
+    ['__proto__ deep in the pod', review.replace('"metadata":{', '"metadata":{"extra":[{"__proto__":{"x":"y"}}],')],
+    ['__proto__ with a string value', review.replace('"metadata":{', '"metadata":{"__proto__":"x",')],
+    ['constructor.prototype', review.replace('"metadata":{', '"metadata":{"constructor":{"prototype":{"x":1}},')]
+  ]
+  for (const [name, text] of cases) {
+    t.not(text, review, `${name}: the case changed the review`)
+    const parsed = parseReview(JSON.parse(text))
+    t.equal(parsed.ok, false, `${name}: refused`)
+    if (!parsed.ok) t.equal(parsed.reason, 'forbidden-key', `${name}: forbidden-key`)
+  }
+  // A key merely named constructor (e.g. a label) is ordinary data.
+  const label = parseReview(JSON.parse(review.replace('"metadata":{', '"metadata":{"extra":{"constructor":"x"},')))
+  t.equal(label.ok, true, 'a constructor label is allowed')
+  t.equal(inspectTree(JSON.parse('{"a":[{"b":{"__proto__":1}}]}'), 10), 'forbidden-key', 'inside arrays too')
 })

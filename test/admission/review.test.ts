@@ -2,6 +2,7 @@ import t from 'tap'
 import jsonPatch from 'fast-json-patch'
 import type { Operation } from 'fast-json-patch'
 import { parseReview } from '../../src/admission/parse.js'
+import { encodeReview, patched, toReview } from '../../src/admission/responses.js'
 import { podToInject, reviewAdmission } from '../../src/admission/review.js'
 import type { AdmissionReviewRequest } from '../../src/admission/types.js'
 import { defaultConfig } from '../../src/core/config.js'
@@ -131,4 +132,16 @@ t.test('podToInject drops managedFields without touching the request', async t =
   if (input.kind !== 'pod') throw new Error(`the sample pod is not injectable: ${input.kind}`)
   t.equal(input.pod.metadata?.managedFields, undefined)
   t.ok((review.request.object?.metadata as { managedFields?: unknown }).managedFields, 'the request is unchanged')
+})
+
+t.test('encodeReview: the answer text is the review, with the patch appended unescaped', async t => {
+  const pod = samplePod()
+  const answers = [
+    reviewAdmission(parsed(pod), config).review,
+    reviewAdmission(parsed(pod, { apiVersion: 'admission.k8s.io/v1beta1', uid: 'u"\\\n' }), config).review,
+    reviewAdmission(parsed({ ...pod, metadata: { ...pod.metadata, annotations: { 'sidecar.istio.io/inject': 'false' } } }), config).review,
+    toReview('admission.k8s.io/v1', patched('w', 'W10=', ['a "quoted" warning']))
+  ]
+  t.equal(answers[0]?.response.patch !== undefined && answers[2]?.response.patch === undefined, true, 'with and without a patch')
+  for (const review of answers) t.same(JSON.parse(encodeReview(review)), review, `${review.response.uid}: round trip`)
 })

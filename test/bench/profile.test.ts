@@ -49,3 +49,35 @@ t.test('a window keeps only the samples taken during the load', async t => {
   t.equal(s.busyMs, 0.3)
   t.same(s.topSelf.map(e => e.name.replace(/ .*\.js:\d+$/, '')).sort(), ['(garbage collector)', '_parse', 'reviewAdmission'])
 })
+
+t.test('the split by stage: each sample counted once, logging and metrics first, then the innermost stage', async t => {
+  const dist = (file: string): string => `file://${repoRoot}dist/${file}`
+  const { splitOf } = await import('../../bench/profile.js')
+  const stack = (...frames: Array<ReturnType<typeof frame>>): Array<ReturnType<typeof frame>> => frames
+  const handler = frame('', dist('http/server.js'), 89)
+  t.equal(splitOf(stack(frame('decide', dist('core/policy.js')), frame('inject', dist('core/inject.js')), handler)), 'decide', 'decide inside inject')
+  t.equal(splitOf(stack(frame('buildProxyContainer', dist('core/sidecar.js')), frame('inject', dist('core/inject.js')), handler)), 'inject')
+  t.equal(splitOf(stack(frame('stringify'), frame('encodePatch', dist('core/patch.js')), handler)), 'encode')
+  t.equal(splitOf(stack(frame('writeSync', 'node:fs'), frame('write', 'file:///x/node_modules/sonic-boom/index.js'), handler)), 'logging', 'a file write under pino is logging')
+  t.equal(splitOf(stack(frame('observe', 'file:///x/node_modules/prom-client/lib/histogram.js'), handler)), 'metrics')
+  t.equal(splitOf(stack(frame('parse'), handler)), 'JSON.parse', 'the builtin')
+  t.equal(splitOf(stack(frame('_parse', 'file:///x/node_modules/secure-json-parse/index.js'))), 'JSON.parse', 'JSON.parse inlined in secure-json-parse')
+  t.equal(splitOf(stack(frame('RegExp: __proto__'), frame('_parse', 'file:///x/node_modules/secure-json-parse/index.js'))), 'shape check', 'its prototype scans')
+  t.equal(splitOf(stack(frame('inspectTree', dist('admission/parse.js')), frame('parseReview', dist('admission/parse.js')), handler)), 'shape check')
+  t.equal(splitOf(stack(frame('writeUtf8String'), frame('onSendEnd', 'file:///x/node_modules/fastify/lib/reply.js'))), 'response write')
+  t.equal(splitOf(stack(frame('(garbage collector)'))), 'GC')
+  t.equal(splitOf(stack(frame('(program)'))), 'TLS/HTTP')
+  t.equal(splitOf([]), 'other')
+  const summary = summariseProfile(profile, 4, 'small', 8)
+  const split = new Map((summary.split ?? []).map(e => [e.name, e.ms]))
+  t.equal(split.get('inject'), 0.2, 'two inject samples (the last sample stands for no time)')
+  t.equal(split.get('other'), 0.1, 'reviewAdmission itself is no named stage')
+  t.equal(split.get('JSON.parse'), 0.1)
+  t.equal(split.get('GC'), 0.1)
+  t.equal([...split.values()].reduce((a, b) => a + b, 0), summary.busyMs, 'the split adds up to the busy time')
+})
+
+t.test('our body parser is JSON.parse in the split', async t => {
+  const { splitOf } = await import('../../bench/profile.js')
+  t.equal(splitOf([frame('parseJsonBody', `file://${repoRoot}dist/http/server.js`, 70), frame('rawBody', 'file:///x/node_modules/fastify/lib/content-type-parser.js')]), 'JSON.parse')
+})

@@ -34,7 +34,7 @@ t.test('the core and cold-start tables carry the figures and the ratios', async 
   t.match(md, /by containers: 28\.5 µs\/container \+ 95 µs \(r² 0\.97\)/)
   t.match(md, /×2\.1 \(2 = linear, 4 = quadratic\)/)
   t.match(md, /c50-e5000\): 1\.7 ms CPU per injection, wall p99 5 ms \(max 12 ms, set by waits for a core\) — well under 100 ms/)
-  t.match(md, /\| sidecar-injector serve \| 600 \| 500 \| 700 \|/)
+  t.match(md, /\| sidecar-injector serve \(the bundle, compile cache warm\) \| 600 \| 500 \| 700 \|/)
   t.match(md, /ours ÷ baseline ×2/)
   t.notMatch(md, /undefined|NaN/)
 })
@@ -51,4 +51,38 @@ t.test('the capped-heap table sits beside the default-heap figures of the same r
     }
   })
   t.match(md, /\| small \| 64 \| --max-old-space-size=128 \| 100 \| 500 \| 170 \| 480 \| 225 \|/)
+})
+
+t.test('Istio beside ours: the headline, memory per in-flight request and the goals table', async t => {
+  const { goals, memoryPerInFlight } = await import('../../bench/report.js')
+  const latency = { p50Ms: 1, p90Ms: 2, p99Ms: 3, p999Ms: 4, maxMs: 5, samples: 10 }
+  const f = (cpu: number, rss: number): any => ({ requestsPerSecond: 1e6 / cpu, cpuUsPerRequest: cpu, peakRssMiB: rss, latency, errors: 0, non2xx: 0, rounds: [] })
+  const point = (connections: number, ours: number, baseline: number, istio: number, rss: [number, number]): any => ({
+    review: 'defaulted-5kb',
+    reviewBytes: 5000,
+    connections,
+    ours: f(ours, rss[0]),
+    baseline: f(baseline, 100),
+    istio: f(istio, rss[1]),
+    ratio: { requestsPerSecond: baseline / ours, p50: 1, p99: 1, cpuPerRequest: ours / baseline },
+    ratioToIstio: { requestsPerSecond: istio / ours, p50: 1, p99: 1, cpuPerRequest: ours / istio, peakRss: rss[0] / rss[1] }
+  })
+  const admission = {
+    responseBytes: {},
+    connectionCost: [],
+    istioVersion: 'v0.0.0-test',
+    patches: { 'defaulted-5kb': { ours: { bytes: 7000, operations: 20 }, istio: { bytes: 7200, operations: 25 } } },
+    keepAlive: [point(1, 240, 200, 3000, [100, 80]), point(64, 300, 200, 4000, [163, 90])]
+  }
+  const md = renderSummary({ admission })
+  t.match(md, /Istio's webhook \(istio\.io\/istio v0\.0\.0-test\)/)
+  t.match(md, /\| defaulted-5kb \| 1 \| 4166\.6+\d* \| 240 \| 200 \|/, 'the headline row')
+  t.match(md, /\| defaulted-5kb \| 7000 \/ 20 \| 7200 \/ 25 \|/, 'patch sizes side by side')
+  const memory = memoryPerInFlight(admission as any)
+  t.same(memory.find(m => m.server === 'ours'), { review: 'defaulted-5kb', server: 'ours', peaks: [[1, 100], [64, 163]], kibPerInFlight: 1024 })
+  t.same(memory.find(m => m.server === 'istio')?.kibPerInFlight, Math.round((10 * 1024) / 63))
+  const rows = goals({ admission } as any)
+  t.same(rows.map(g => g.met), [true, undefined, undefined, undefined, undefined, false, undefined], 'CPU c=1 met, RSS missed, the rest not measured')
+  t.match(md, /\| CPU per request ÷ the constant-answer baseline, defaulted-5kb c=1 \| ≤ ×1\.25 \| ×1\.2 \(240 ÷ 200 µs\) \| met \|/)
+  t.match(md, /peak RSS, defaulted-5kb at c=64, ours ÷ Istio's \| ≤ ×1 \| 163 ÷ 90 MiB = ×1\.8\d* \| missed \|/)
 })

@@ -78,7 +78,7 @@ t.test('classic layout: the proxy is the last container, istio-init the last ini
   t.equal(container(out, 'istio-proxy')?.restartPolicy, undefined)
   t.equal(container(out, 'istio-proxy')?.lifecycle, undefined)
   const status = JSON.parse(out.metadata?.annotations?.['sidecar.istio.io/status'] ?? '') as Record<string, unknown>
-  t.same(Object.keys(status), ['initContainers', 'containers', 'volumes', 'imagePullSecrets', 'revision', 'restore'], 'Istio’s keys in Istio’s order, then ours')
+  t.same(Object.keys(status), ['initContainers', 'containers', 'volumes', 'imagePullSecrets', 'revision', 'digest', 'restore'], 'Istio’s keys in Istio’s order, then ours')
   t.match(status, {
     initContainers: ['istio-init'],
     containers: ['istio-proxy'],

@@ -3,7 +3,7 @@
 import t from 'tap'
 import { parse } from 'yaml'
 import { defaultConfig } from '../../src/core/config.js'
-import { transformManifests } from '../../src/core/manifests.js'
+import { transformManifests } from '../../src/workloads/transform.js'
 
 const deployment = (templateMeta: Record<string, unknown>): string => JSON.stringify({
   apiVersion: 'apps/v1',

@@ -2,12 +2,17 @@
 // the webhook (`sidecar-injector serve` with certificates from `sidecar-injector certs`), registers
 // the shipped MutatingWebhookConfiguration, labels a namespace istio-injection=enabled, creates a
 // Bookinfo-like set of pods through the real API server, prints what each stored pod got, and
-// tears everything down.
+// ends with `sidecar-injector audit` on that namespace (clean, then stale after a proxy image
+// change), and tears everything down.
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import type { V1Pod, V1Volume } from '@kubernetes/client-node'
+import { parse, stringify } from 'yaml'
+import { runAudit } from './lib/audit.js'
 import { bookinfoPods, describeInjection, isInjected, statusAnnotation } from './lib/pods.js'
 import { apiErrorMessage } from './lib/cluster.js'
 import { examplePods } from './lib/examples.js'
-import type { TestLike } from './lib/suite.js'
+import type { Suite, TestLike } from './lib/suite.js'
 import { setupSuite } from './lib/suite.js'
 
 const out = (line = ''): void => { process.stdout.write(line + '\n') }
@@ -43,6 +48,27 @@ function printPod (pod: V1Pod): void {
   }
   if (others.length > 0) out(`    other volumes:       ${others.map(v => v.name).join(', ')}`)
 }
+
+/** `sidecar-injector audit` on the demo namespace: clean with today's config, stale after a new proxy image. */
+async function demoAudit (suite: Suite, namespace: string): Promise<void> {
+  const config = suite.configFile
+  if (config === undefined) return
+  out()
+  out(`$ sidecar-injector audit -n ${namespace}`)
+  const clean = await runAudit(suite.cluster, ['-n', namespace, '--config', config])
+  out(indent(clean.stdout + clean.stderr) + `  (exit ${clean.code})`)
+  const changed = join(suite.workDir, 'new-image.yaml')
+  const current = (parse(readFileSync(config, 'utf8')) ?? {}) as Record<string, unknown>
+  writeFileSync(changed, stringify({ ...current, images: { ...(current.images as object | undefined), proxy: demoNewImage } }))
+  out()
+  out(`after a config change (images.proxy: ${demoNewImage}), the running pods are stale:`)
+  out(`$ sidecar-injector audit -n ${namespace}`)
+  const stale = await runAudit(suite.cluster, ['-n', namespace, '--config', changed])
+  out(indent(stale.stdout + stale.stderr) + `  (exit ${stale.code})`)
+}
+
+const demoNewImage = 'docker.io/istio/proxyv2:1.29.0'
+const indent = (text: string): string => text.split('\n').map(line => line === '' ? line : `  ${line}`).join('\n')
 
 async function main (): Promise<number> {
   // The demo always runs its own control plane and webhook, whatever the shell has set.
@@ -99,6 +125,7 @@ async function main (): Promise<number> {
     }
     out()
     out(`(the status annotation ${statusAnnotation} on each injected pod records what was added)`)
+    await demoAudit(suite, namespace)
     return 0
   } catch (err) {
     failed = true

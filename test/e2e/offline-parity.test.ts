@@ -23,6 +23,12 @@ function parseIfJson (text: string | undefined): unknown {
 }
 
 /** The parts of an injected pod both paths must agree on. */
+function withoutAuditKeys (status: unknown): unknown {
+  if (typeof status !== 'object' || status === null) return status
+  const { digest: _digest, injector: _injector, ...rest } = status as Record<string, unknown>
+  return rest
+}
+
 function injectedShape (pod: V1Pod): Record<string, unknown> {
   const status = pod.metadata?.annotations?.[statusAnnotation]
   const injectedVolumes = new Set<string>((JSON.parse(status ?? '{}') as { volumes?: string[] }).volumes ?? [])
@@ -32,7 +38,10 @@ function injectedShape (pod: V1Pod): Record<string, unknown> {
     labels,
     // JSON inside strings is compared as data: key order follows the input object's, and the
     // client library re-orders the keys of the pod it reads back.
-    status: parseIfJson(status),
+    // Without the keys audit compares: the digest hashes the JSON inside env values byte for byte, and
+    // its key order follows the input (the API server's for the webhook, the file's for the CLI); the
+    // injector version is recorded by the webhook only (docs/audit.md).
+    status: withoutAuditKeys(parseIfJson(status)),
     containers: pod.spec?.containers.map(c => c.name),
     initContainers: pod.spec?.initContainers?.map(c => c.name),
     volumes: (pod.spec?.volumes ?? []).filter(v => injectedVolumes.has(v.name)).map(v => v.name),

@@ -2,7 +2,7 @@
 //  1. `helm lint`;
 //  2. the chart and manifests/ render the same objects for the same settings: helm template against
 //     kustomize (self-managed; cert-manager through manifests/components/cert-manager) and against
-//     `sidecar-injector manifests --ca-bundle-file` (src/cli/manifests.ts: static certificate);
+//     `sidecar-injector manifests --ca-bundle-file` (src/install/render.ts: static certificate);
 //     a revision's webhook entries against src/core/webhook-selectors.ts;
 //  3. every TLS mode, and a revision, through server-side dry-run on the local kube-apiserver
 //     (cert-manager's CRDs installed from its Go module).
@@ -14,7 +14,7 @@ import { promisify } from 'node:util'
 import t from 'tap'
 import type { Test } from 'tap'
 import { stringify } from 'yaml'
-import { loadManifests, renderManifests } from '../../src/cli/manifests.js'
+import { loadManifests, renderManifests } from '../../src/install/render.js'
 import { webhookEntries } from '../../src/core/webhook-selectors.js'
 import { createCertificateAuthority, issueServingCertificate } from '../../src/tls/certificates.js'
 import { connectCluster, createNamespace } from '../e2e/lib/cluster.js'

@@ -4,7 +4,7 @@
 // non-ASCII text — in untouched documents, in the untouched parts of injected workloads, and in the
 // subtrees injection rewrites (app probes, template labels and annotations, container lists).
 /* eslint-disable no-control-regex -- control characters are what these patterns are about */
-import type { Source } from '../../src/core/manifests.js'
+import type { Source } from '../../src/workloads/templates.js'
 
 /** Spellings kubectl (go-yaml v2) reads as booleans, nulls or numbers when plain, or that other readers do. */
 export const specialSpellings = [

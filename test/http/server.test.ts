@@ -133,7 +133,7 @@ t.test('every malformed input class gets its HTTP error, and the server keeps se
     { name: 'missing uid', headers: json, payload: JSON.stringify(noUid), status: 400, reason: 'missing-uid' },
     { name: 'missing object', headers: json, payload: JSON.stringify(noObject), status: 400, reason: 'missing-object' },
     { name: 'deeply nested (200k levels)', headers: json, payload: deep, status: 400, reason: 'too-deep' },
-    { name: '__proto__ key', headers: json, payload: valid.replace('"kind":"AdmissionReview"', '"kind":"AdmissionReview","__proto__":{"x":1}'), status: 400, reason: 'FST_ERR_CTP_INVALID_JSON_BODY' },
+    { name: '__proto__ key', headers: json, payload: valid.replace('"kind":"AdmissionReview"', '"kind":"AdmissionReview","__proto__":{"x":1}'), status: 400, reason: 'forbidden-key' },
     { name: 'over the body limit', headers: json, payload: oversize, status: 413, reason: 'body-too-large' },
     { name: 'text/plain', headers: { 'content-type': 'text/plain' }, payload: valid, status: 415, reason: 'unsupported-media-type' },
     { name: 'no content type', headers: {}, payload: valid, status: 415, reason: 'unsupported-media-type' },
@@ -144,7 +144,7 @@ t.test('every malformed input class gets its HTTP error, and the server keeps se
     t.equal(res.statusCode, c.status, `${c.name}: ${c.status}`)
     const body = res.json()
     t.match(body, { statusCode: c.status, message: /\S/ }, `${c.name}: has a message`)
-    if (c.reason !== 'FST_ERR_CTP_INVALID_JSON_BODY') t.equal(body.reason, c.reason, `${c.name}: reason ${c.reason}`)
+    t.equal(body.reason, c.reason, `${c.name}: reason ${c.reason}`)
   }
   const after = await server.app.inject({ method: 'POST', url: '/inject', headers: json, payload: valid })
   t.equal(after.statusCode, 200, 'still serving')

@@ -8,7 +8,7 @@ import { defaultConfig } from '../../src/core/config.js'
 import { createMetrics } from '../../src/http/metrics.js'
 import { buildServer } from '../../src/http/server.js'
 import { defaultCipherSuites, openSslCiphers } from '../../src/http/tls-ciphers.js'
-import { parseServeSettings } from '../../src/serve.js'
+import { parseServeSettings } from '../../src/cli/serve.js'
 import { createTestCa, issueTestServing } from '../helpers/certificates.js'
 import { captureLogs } from '../helpers/webhook.js'
 

@@ -13,7 +13,7 @@ import { defaultConfig } from '../../src/core/config.js'
 import { createMetrics } from '../../src/http/metrics.js'
 import { buildServer } from '../../src/http/server.js'
 import type { ServerTimeouts, WebhookServer } from '../../src/http/server.js'
-import type { CertificatePair } from '../../src/tls/certificates.js'
+import type { KeyPair } from '../../src/tls/key-pair.js'
 import { createTestCa, issueTestServing } from '../helpers/certificates.js'
 import { runLoad } from '../helpers/load.js'
 import { captureLogs, reviewFor, samplePod } from '../helpers/webhook.js'
@@ -27,7 +27,7 @@ const first = await issueTestServing(ca)
 const second = await issueTestServing(ca)
 const body = JSON.stringify(reviewFor(samplePod(), { uid: 'tls-uid' }))
 
-async function listen (t: Test, options: { minVersion?: SecureVersion, timeouts?: Partial<ServerTimeouts>, pair?: CertificatePair } = {}): Promise<{ server: WebhookServer, port: number, logs: ReturnType<typeof captureLogs> }> {
+async function listen (t: Test, options: { minVersion?: SecureVersion, timeouts?: Partial<ServerTimeouts>, pair?: KeyPair } = {}): Promise<{ server: WebhookServer, port: number, logs: ReturnType<typeof captureLogs> }> {
   const logs = captureLogs()
   const config = defaultConfig()
   const server = buildServer({
@@ -56,7 +56,7 @@ async function handshake (port: number, options: ConnectionOptions = {}): Promis
   })
 }
 
-function fingerprint (pair: CertificatePair): string {
+function fingerprint (pair: KeyPair): string {
   return new X509Certificate(pair.cert).fingerprint256
 }
 

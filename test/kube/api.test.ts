@@ -1,7 +1,7 @@
 import t from 'tap'
 import { createKubeApi, nodesPath } from '../../src/kube/api.js'
 import type { WatchEventType } from '../../src/kube/api.js'
-import { collections, eventually, startFakeApiServer } from './fake-api-server.js'
+import { collections, eventually, startFakeApiServer } from '../helpers/fake-api-server.js'
 
 t.test('client-node calls map the API server\'s status codes to outcomes', async t => {
   const fake = await startFakeApiServer()

@@ -4,7 +4,7 @@ import { Registry } from 'prom-client'
 import t from 'tap'
 import { KubeSettingsError, parseKubeSettings, startKubeIntegration } from '../../src/kube/in-cluster.js'
 import { startServer } from '../../src/serve.js'
-import { collections, eventually, startFakeApiServer } from './fake-api-server.js'
+import { collections, eventually, startFakeApiServer } from '../helpers/fake-api-server.js'
 
 t.test('parseKubeSettings: nothing asked, nothing returned; flags win over INJECTOR_* variables', async t => {
   t.equal(parseKubeSettings({}, {}), undefined, 'a local run with certificate files never needs a cluster')

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { createKubeApi } from '../../src/kube/api.js'
 import { startListWatch } from '../../src/kube/list-watch.js'
-import { collections, eventually, startFakeApiServer } from './fake-api-server.js'
+import { collections, eventually, startFakeApiServer } from '../helpers/fake-api-server.js'
 
 const quiet = { warn: () => {}, debug: () => {} }
 
@@ -48,4 +48,36 @@ t.test('stop ends the watch and lists no more', async t => {
   fake.closeWatches()
   await new Promise(resolve => setTimeout(resolve, 200))
   t.equal(fake.requests.length, requests, 'no request after stop')
+})
+
+t.test('transitions: a list that fails is counted and retried; the machine says where it is', async t => {
+  const fake = await startFakeApiServer()
+  t.teardown(fake.close)
+  const api = createKubeApi(fake.kubeConfig)
+  const failures: string[] = []
+  let away = 2
+  const watch = startListWatch({
+    api,
+    what: 'Nodes',
+    path: '/api/v1/nodes',
+    list: async () => {
+      if (away-- > 0) throw new Error('API server away')
+      return await api.listNodes()
+    },
+    onList: () => {},
+    onEvent: () => {},
+    logger: quiet,
+    minBackoffMs: 150,
+    onFailure: reason => { failures.push(reason) }
+  })
+  t.teardown(watch.stop)
+  await eventually(() => failures.length === 1, 3000, 'the first failure')
+  t.equal(watch.state(), 'backing-off', 'a failed list backs off')
+  await eventually(() => watch.state() === 'watching', 3000, 'watching after two failed lists')
+  t.same(failures, ['list-failed', 'list-failed'])
+  fake.closeWatches()
+  await eventually(() => fake.openWatches() === 1, 3000, 'resumed after a clean end')
+  t.same(failures, ['list-failed', 'list-failed'], 'a clean end is not a failure')
+  watch.stop()
+  t.equal(watch.state(), 'stopped')
 })

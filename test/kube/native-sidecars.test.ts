@@ -1,7 +1,7 @@
 import t from 'tap'
 import { createKubeApi } from '../../src/kube/api.js'
 import { startNativeSidecarDetector, supportsNativeSidecars } from '../../src/kube/native-sidecars.js'
-import { collections, eventually, startFakeApiServer } from './fake-api-server.js'
+import { collections, eventually, startFakeApiServer } from '../helpers/fake-api-server.js'
 
 const quiet = { warn: () => {}, debug: () => {} }
 const node = (name: string, kubeletVersion: string): any => ({ metadata: { name }, status: { nodeInfo: { kubeletVersion } } })

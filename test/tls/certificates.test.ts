@@ -5,9 +5,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import {
-  clockSkewMs, createCertificateAuthority, isMatchingPair, issueServingCertificate, readNotAfter,
+  clockSkewMs, createCertificateAuthority, issueServingCertificate, readNotAfter,
   serviceDnsNames, splitPemBundle
 } from '../../src/tls/certificates.js'
+import { checkKeyPair } from '../../src/tls/key-pair.js'
 
 const hour = 60 * 60 * 1000
 const now = new Date('2026-01-01T00:00:00Z')
@@ -47,9 +48,9 @@ t.test('an ECDSA P-256 CA signs a serving certificate for the Service names and 
 
   t.equal(leafX.publicKey.asymmetricKeyType, 'ec')
   t.equal(leafX.publicKey.asymmetricKeyDetails?.namedCurve, 'prime256v1')
-  t.ok(isMatchingPair(leaf), 'the key belongs to the certificate')
-  t.ok(isMatchingPair(ca))
-  t.notOk(isMatchingPair({ cert: leaf.cert, key: ca.key }), 'a foreign key is detected')
+  t.ok(checkKeyPair(leaf).ok, 'the key belongs to the certificate')
+  t.ok(checkKeyPair(ca).ok)
+  t.notOk(checkKeyPair({ cert: leaf.cert, key: ca.key }).ok, 'a foreign key is detected')
 
   t.equal(new Date(leafX.validFrom).getTime(), now.getTime() - clockSkewMs, 'backdated by the clock skew')
   t.equal(readNotAfter(leaf.cert).getTime(), now.getTime() + 24 * hour)

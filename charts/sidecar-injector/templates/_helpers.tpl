@@ -25,7 +25,7 @@ app.kubernetes.io/name: sidecar-injector
 {{ include "sidecar-injector.labels" . }}
 {{- end -}}
 
-{{/* Where a Secret-held serving certificate is mounted (src/cli/manifests.ts staticTlsDir). */}}
+{{/* Where a Secret-held serving certificate is mounted (src/install/render.ts staticTlsDir). */}}
 {{- define "sidecar-injector.tlsDir" -}}/var/run/secrets/sidecar-injector/tls{{- end -}}
 
 {{/* The Secret holding the serving certificate in static and certManager modes. */}}

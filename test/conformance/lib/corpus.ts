@@ -4,7 +4,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { parseAllDocuments } from 'yaml'
-import { templatePaths as manifestTemplatePaths } from '../../../src/core/manifests.js'
+import { templatePaths as manifestTemplatePaths } from '../../../src/workloads/templates.js'
 import type { Pod } from '../../../src/core/types.js'
 
 type Obj = Record<string, unknown>

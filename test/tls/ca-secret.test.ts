@@ -2,10 +2,10 @@ import { X509Certificate } from 'node:crypto'
 import t from 'tap'
 import type { Test } from 'tap'
 import { createKubeApi } from '../../src/kube/api.js'
-import { ensureCertificateAuthority } from '../../src/kube/ca-secret.js'
-import type { CaSecretOptions } from '../../src/kube/ca-secret.js'
+import { ensureCertificateAuthority } from '../../src/tls/ca-secret.js'
+import type { CaSecretOptions } from '../../src/tls/ca-secret.js'
 import { createCertificateAuthority, readNotAfter, splitPemBundle } from '../../src/tls/certificates.js'
-import { collections, startFakeApiServer } from './fake-api-server.js'
+import { collections, startFakeApiServer } from '../helpers/fake-api-server.js'
 
 const day = 24 * 60 * 60 * 1000
 

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { createKubeApi } from '../../src/kube/api.js'
-import { caBundleOperations, needsCaBundle, patchCaBundle } from '../../src/kube/webhook-ca-bundle.js'
-import { collections, startFakeApiServer } from './fake-api-server.js'
+import { caBundleOperations, needsCaBundle, patchCaBundle } from '../../src/tls/ca-bundle.js'
+import { collections, startFakeApiServer } from '../helpers/fake-api-server.js'
 
 const suffix = 'sidecar-injector.istio.io'
 const b64 = (s: string): string => Buffer.from(s).toString('base64')

@@ -2,7 +2,7 @@
 // ends with the injector's suffix (Istio patches only entries ending with `sidecar-injector.istio.io`,
 // pkg/webhooks/webhookpatch.go; Vault patches only webhooks[0], which breaks multi-entry configs).
 import type { V1MutatingWebhookConfiguration } from '@kubernetes/client-node'
-import type { JsonPatchOperation, KubeApi } from './api.js'
+import type { JsonPatchOperation, KubeApi } from '../kube/api.js'
 
 export type PatchOutcome = 'patched' | 'unchanged' | 'missing'
 

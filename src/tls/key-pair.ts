@@ -1,9 +1,10 @@
-// Checks a serving key pair before the server uses it: at start-up and on every hot reload, so that a
-// half-written or mismatched pair on disk never replaces a working one.
+// The one key-pair type and the one key-pair check: a serving pair is checked before the server uses
+// it (at start-up and on every hot reload, so that a half-written or mismatched pair on disk never
+// replaces a working one), and the self-managed CA read back from its Secret is checked the same way.
 import { X509Certificate, createPrivateKey } from 'node:crypto'
 
-/** PEM text of a private key and its certificate (chain). */
-export interface KeyPair { key: string, cert: string }
+/** PEM text of a certificate (chain) and its private key. */
+export interface KeyPair { cert: string, key: string }
 
 export interface CertificateInfo {
   subject: string
@@ -15,7 +16,8 @@ export interface CertificateInfo {
 
 export type CheckedKeyPair = { ok: true, info: CertificateInfo } | { ok: false, problem: string }
 
-export function checkKeyPair (pair: KeyPair, now: Date = new Date()): CheckedKeyPair {
+/** Parses both halves and checks that the key is the certificate's; with `now`, also that it has not expired. */
+export function checkKeyPair (pair: KeyPair, now?: Date): CheckedKeyPair {
   let cert: X509Certificate
   try {
     cert = new X509Certificate(pair.cert)
@@ -36,6 +38,6 @@ export function checkKeyPair (pair: KeyPair, now: Date = new Date()): CheckedKey
     notAfter: new Date(cert.validTo),
     fingerprint256: cert.fingerprint256
   }
-  if (info.notAfter.getTime() <= now.getTime()) return { ok: false, problem: `the certificate expired at ${info.notAfter.toISOString()}` }
+  if (now !== undefined && info.notAfter.getTime() <= now.getTime()) return { ok: false, problem: `the certificate expired at ${info.notAfter.toISOString()}` }
   return { ok: true, info }
 }

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { readFile } from 'node:fs/promises'
-import { watchFiles } from '../../src/http/file-watcher.js'
+import { watchFiles } from '../../src/reload/file-watcher.js'
 import { createVolume } from '../helpers/volume.js'
 
 async function waitFor (check: () => boolean, ms: number): Promise<boolean> {

@@ -3,11 +3,11 @@ import { connect, createServer } from 'node:tls'
 import type { Server } from 'node:tls'
 import t from 'tap'
 import { createKubeApi } from '../../src/kube/api.js'
-import { createSelfManagedTls } from '../../src/kube/self-managed-tls.js'
-import type { SelfManagedTlsOptions } from '../../src/kube/self-managed-tls.js'
-import type { CertificatePair } from '../../src/tls/certificates.js'
+import { createSelfManagedTls } from '../../src/tls/self-managed.js'
+import type { SelfManagedTlsOptions } from '../../src/tls/self-managed.js'
+import type { KeyPair } from '../../src/tls/key-pair.js'
 import { createCertificateAuthority, readNotAfter, splitPemBundle } from '../../src/tls/certificates.js'
-import { collections, eventually, startFakeApiServer } from './fake-api-server.js'
+import { collections, eventually, startFakeApiServer } from '../helpers/fake-api-server.js'
 
 const suffix = 'sidecar-injector.istio.io'
 const quiet = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} }
@@ -102,7 +102,7 @@ t.test('the serving certificate is renewed before expiry without a restart, and 
   const server = createServer({ key: first.key, cert: first.cert })
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
   t.teardown(() => server.close())
-  const updates: CertificatePair[] = []
+  const updates: KeyPair[] = []
   const stop = tls.watch(pair => {
     updates.push(pair)
     server.setSecureContext({ key: pair.key, cert: pair.cert })
@@ -111,7 +111,7 @@ t.test('the serving certificate is renewed before expiry without a restart, and 
   const bundle = tls.bundle() ?? ''
   t.equal(await handshake(server, bundle), new X509Certificate(first.cert).serialNumber)
   await eventually(() => updates.length >= 1, 5000, 'a renewal')
-  const renewed = updates[0] as CertificatePair
+  const renewed = updates[0] as KeyPair
   t.ok(Date.now() < readNotAfter(first.cert).getTime(), 'renewed before the first one expired')
   t.not(renewed.cert, first.cert)
   t.equal(await handshake(server, bundle), new X509Certificate(renewed.cert).serialNumber, 'the same trusted CA, the new certificate')
@@ -151,7 +151,7 @@ t.test('an API error at renewal keeps the current certificate and retries', asyn
   const tls = make()
   await tls.load()
   fake.failNext('GET', '/api/v1/namespaces/mesh/secrets/sidecar-injector-ca', 500)
-  const updates: CertificatePair[] = []
+  const updates: KeyPair[] = []
   const stop = tls.watch(pair => { updates.push(pair) })
   t.teardown(stop)
   await eventually(() => updates.length >= 1, 6000, 'a renewal after the failure')
@@ -165,11 +165,11 @@ t.test('a CA change reaches the caBundle before a certificate from the new CA is
   const tls = make()
   await tls.load()
   const firstCa = tls.bundle() ?? ''
-  const served: Array<{ pair: CertificatePair, at: number, bundleInConfig: string | undefined }> = []
+  const served: Array<{ pair: KeyPair, at: number, bundleInConfig: string | undefined }> = []
   const stop = tls.watch(pair => { served.push({ pair, at: Date.now(), bundleInConfig: bundlesIn(fake.get(collections.webhooks, 'sidecar-injector'))[0] }) })
   t.teardown(stop)
   await eventually(() => served.length >= 1, 6000, 'the renewal that rotates the CA')
-  const { pair, at, bundleInConfig } = served[0] as { pair: CertificatePair, at: number, bundleInConfig: string }
+  const { pair, at, bundleInConfig } = served[0] as { pair: KeyPair, at: number, bundleInConfig: string }
   const [newCa, previous] = splitPemBundle(bundleInConfig)
   t.equal(previous, firstCa, 'the previous CA is still trusted')
   t.not(newCa, firstCa, 'the CA changed')
@@ -183,7 +183,7 @@ t.test('a certificate whose CA left the bundle (CA Secret re-created) is renewed
   fake.put(collections.webhooks, webhookConfig())
   const tls = make()
   const first = await tls.load()
-  const updates: CertificatePair[] = []
+  const updates: KeyPair[] = []
   const stop = tls.watch(pair => { updates.push(pair) })
   t.teardown(stop)
   await eventually(() => fake.openWatches() === 1)
@@ -196,7 +196,7 @@ t.test('a certificate whose CA left the bundle (CA Secret re-created) is renewed
   fake.put(collections.webhooks, webhookConfig(Buffer.from(fresh.cert).toString('base64')))
 
   await eventually(() => updates.length >= 1, 5000, 'the immediate renewal')
-  const renewed = new X509Certificate((updates[0] as CertificatePair).cert)
+  const renewed = new X509Certificate((updates[0] as KeyPair).cert)
   t.ok(renewed.verify(new X509Certificate(fresh.cert).publicKey), 'the new certificate comes from the new CA')
   t.notOk(new X509Certificate(first.cert).verify(new X509Certificate(fresh.cert).publicKey), 'the old one did not')
   t.equal(tls.bundle(), fresh.cert)
@@ -214,4 +214,58 @@ t.test('start-up retries the first certificate for a while, then gives up with t
   const began = Date.now()
   await t.rejects(makeDown().load(), 'an API server that stays down fails start-up')
   t.ok(Date.now() - began < 2000, `within the start-up timeout (${Date.now() - began} ms)`)
+})
+
+// The renewal machine's transitions, driven one at a time; each failure is counted with its reason.
+t.test('transitions: API server away at renewal → counted, retried, renewed; state back to scheduled', async t => {
+  const failures: string[] = []
+  const { fake, make } = await setup(t, { servingValidityMs: 3000, onFailure: reason => { failures.push(reason) } })
+  fake.put(collections.webhooks, webhookConfig())
+  const tls = make()
+  await tls.load()
+  t.equal(tls.state(), 'idle', 'idle before watch')
+  fake.failNext('GET', '/api/v1/namespaces/mesh/secrets/sidecar-injector-ca', 503)
+  const updates: KeyPair[] = []
+  const stop = tls.watch(pair => { updates.push(pair) })
+  t.teardown(stop)
+  t.equal(tls.state(), 'scheduled', 'scheduled once watching')
+  await eventually(() => updates.length >= 1, 6000, 'a renewal after the failure')
+  t.same(failures.filter(f => f === 'renewal-failed'), ['renewal-failed'], 'the failed renewal is counted once')
+  await eventually(() => tls.state() === 'scheduled', 2000, 'scheduled again')
+})
+
+t.test('transitions: caBundle drift → repaired; a patch the API server refuses is counted', async t => {
+  const failures: string[] = []
+  const { fake, make } = await setup(t, { onFailure: reason => { failures.push(reason) } })
+  fake.put(collections.webhooks, webhookConfig())
+  const tls = make()
+  await tls.load()
+  const stop = tls.watch(() => {})
+  t.teardown(stop)
+  await eventually(() => fake.openWatches() === 1)
+  fake.failNext('GET', '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/sidecar-injector', 500)
+  fake.put(collections.webhooks, webhookConfig(Buffer.from('drifted').toString('base64')))
+  await eventually(() => failures.includes('ca-bundle-patch-failed'), 3000, 'the refused repair to be counted')
+  // The next event repairs it.
+  fake.put(collections.webhooks, webhookConfig())
+  await eventually(() => bundlesIn(fake.get(collections.webhooks, 'sidecar-injector'))[0] === tls.bundle(), 3000, 'the repair')
+  t.pass('drift repaired after a failed attempt')
+})
+
+t.test('transitions: stop during a renewal (waiting for the CA to propagate) serves nothing more', async t => {
+  // The first renewal rotates the CA and then waits 5 s for propagation; stop comes during that wait.
+  const { fake, make } = await setup(t, { servingValidityMs: 3000, caValidityMs: 8000, caRenewBeforeMs: 6500, caPropagationDelayMs: 5000 })
+  fake.put(collections.webhooks, webhookConfig())
+  const tls = make()
+  await tls.load()
+  const updates: KeyPair[] = []
+  const stop = tls.watch(pair => { updates.push(pair) })
+  await eventually(() => tls.state() === 'propagating', 6000, 'the renewal to wait for propagation')
+  stop()
+  t.equal(tls.state(), 'stopped')
+  await new Promise(resolve => setTimeout(resolve, 300))
+  const requests = fake.requests.length
+  await new Promise(resolve => setTimeout(resolve, 500))
+  t.same(updates, [], 'the certificate issued before stop is not served')
+  t.equal(fake.requests.length, requests, 'no request after stop')
 })

@@ -1,11 +1,10 @@
 // What `inject`, `explain` and `uninject` share: their flags, reading files, directories and stdin,
-// and loading the config file. The transformation itself is the pure src/core/manifests.ts.
+// and loading the config file. The transformation itself is the pure src/workloads/.
 import { readFile, readdir, stat } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { defaultConfig, formatConfigProblems, parseConfig } from '../core/config.js'
-import { parseLabelList } from '../core/manifests.js'
-import type { ManifestOptions, Source } from '../core/manifests.js'
+import type { ManifestOptions, Source } from '../workloads/templates.js'
 import type { InjectorConfig } from '../core/types.js'
 import { UsageError } from './io.js'
 import type { CliIo } from './io.js'
@@ -123,4 +122,16 @@ const injectionHelp = `      --config <file>           injector config (YAML); t
 export function usageOf (command: string, summary: string, outputs: readonly string[] = ['yaml', 'json'], injectionFlags = true): string {
   const output = `  -o, --output ${outputs.join('|').padEnd(16)} output format (default ${outputs[0] ?? 'yaml'})\n`
   return `usage: sidecar-injector ${command} -f <file|dir|-> [flags]\n\n${summary}\n\n${fileHelp}${injectionFlags ? injectionHelp : ''}${output}`
+}
+
+/** Parses `k=v,k2=v2` (the --namespace-labels flag). */
+export function parseLabelList (text: string): Record<string, string> | string {
+  const out: Record<string, string> = {}
+  if (text.trim() === '') return out
+  for (const pair of text.split(',')) {
+    const eq = pair.indexOf('=')
+    if (eq <= 0) return `'${pair}' is not key=value`
+    out[pair.slice(0, eq).trim()] = pair.slice(eq + 1).trim()
+  }
+  return out
 }

@@ -4,9 +4,10 @@
 // (a conflict means another replica changed it first). The previous CA stays in the bundle until it
 // expires, so serving certificates it signed remain trusted while they live.
 import type { V1Secret } from '@kubernetes/client-node'
-import type { KubeApi } from './api.js'
-import type { CertificatePair } from '../tls/certificates.js'
-import { createCertificateAuthority, isMatchingPair, readNotAfter, splitPemBundle } from '../tls/certificates.js'
+import type { KubeApi } from '../kube/api.js'
+import { createCertificateAuthority, readNotAfter, splitPemBundle } from './certificates.js'
+import { checkKeyPair } from './key-pair.js'
+import type { KeyPair } from './key-pair.js'
 
 export const caCertKey = 'ca.crt'
 export const caKeyKey = 'ca.key'
@@ -14,7 +15,7 @@ export const previousCaCertKey = 'previous-ca.crt'
 
 export interface CertificateAuthorityState {
   /** The CA that signs serving certificates now. */
-  current: CertificatePair
+  current: KeyPair
   /** The PEM bundle for the webhook's caBundle: the current CA, then the previous one while it is valid. */
   bundle: string
   /** Whether this call created or replaced the CA. */
@@ -31,7 +32,7 @@ export interface CaSecretOptions {
   /** A CA with less than this left is replaced (its successor is trusted alongside it). */
   caRenewBeforeMs: number
   /** Defaults to createCertificateAuthority (ECDSA P-256). */
-  generateCa?: (now: Date, validityMs: number) => Promise<CertificatePair>
+  generateCa?: (now: Date, validityMs: number) => Promise<KeyPair>
 }
 
 const maxAttempts = 5
@@ -50,7 +51,7 @@ function bundleOf (current: string, previous: string | undefined, now: Date): st
   return previousValid && previous !== current ? current + previous : current
 }
 
-function secretBody (namespace: string, name: string, ca: CertificatePair, previousCert?: string, resourceVersion?: string): V1Secret {
+function secretBody (namespace: string, name: string, ca: KeyPair, previousCert?: string, resourceVersion?: string): V1Secret {
   const data: Record<string, string> = { [caCertKey]: encode(ca.cert), [caKeyKey]: encode(ca.key) }
   if (previousCert !== undefined) data[previousCaCertKey] = encode(previousCert)
   return {
@@ -82,7 +83,7 @@ export async function ensureCertificateAuthority (options: CaSecretOptions): Pro
     }
     const cert = decode(secret, caCertKey)
     const key = decode(secret, caKeyKey)
-    if (cert === undefined || key === undefined || !isMatchingPair({ cert, key })) {
+    if (cert === undefined || key === undefined || !checkKeyPair({ cert, key }).ok) {
       // Never overwrite a Secret we cannot read: it may be someone's, and deleting it is a clear fix.
       throw new Error(`Secret ${namespace}/${name} does not hold a matching ${caCertKey} and ${caKeyKey}; delete it to have a new CA created`)
     }
