@@ -5,6 +5,7 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import type { AdmissionResults } from './admission.js'
+import type { BudgetResults } from './budget.js'
 import type { ColdStartResults } from './cold-start.js'
 import type { CoreResults } from './core.js'
 import type { ProfileSummary } from './profile.js'
@@ -29,6 +30,7 @@ export interface ReportInput {
   admission?: AdmissionResults
   coldStart?: ColdStartResults
   profile?: { core: ProfileSummary[], server: ProfileSummary[] }
+  budget?: BudgetResults
 }
 
 function table (header: string[], rows: Array<Array<string | number>>): string {
@@ -225,6 +227,17 @@ export function renderSummary (r: ReportInput): string {
       out.push(table(['function (inclusive)', '% of busy time'], p.inclusive.slice(0, 12).map(e => [`\`${e.name}\``, e.percent])), '')
       out.push(table(['function (self)', '% of busy time'], p.topSelf.slice(0, 10).map(e => [`\`${e.name.replace(/\|/g, '\\|')}\``, e.percent])), '')
     }
+  }
+  if (r.budget !== undefined) {
+    const b = r.budget
+    const ratio = (value: number, base: number): string => base > 0 ? `×${(value / base).toFixed(1)}` : '–'
+    out.push(`## The in-flight budget: simultaneous ${kib(b.reviewBytes)} reviews (--max-old-space-size=${b.maxOldSpaceMiB})`, '')
+    out.push(`Baseline, one review alone in the same run: ${b.baseline.servedP50Ms} ms, peak RSS ${b.baseline.peakRssMiB} MiB.`, '')
+    out.push(table(
+      ['at once', 'served (200)', 'refused (429)', 'errors', 'served p50 / max ms', 'p50 to baseline', '429 answered within ms', 'peak RSS MiB', 'RSS to baseline'],
+      b.points.map(p => [p.concurrency, p.served, p.rejected, p.errors, `${p.servedP50Ms} / ${p.servedMaxMs}`, ratio(p.servedP50Ms, b.baseline.servedP50Ms),
+        p.rejectedMaxMs, p.peakRssMiB, ratio(p.peakRssMiB, b.baseline.peakRssMiB)])
+    ), '')
   }
   return `${out.join('\n')}\n`
 }

@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os'
 import { parseArgs } from 'node:util'
 import type { AdmissionOptions, AdmissionResults } from './admission.js'
 import { runAdmissionBench, runCappedHeap } from './admission.js'
+import type { BudgetResults } from './budget.js'
+import { runBudgetBench } from './budget.js'
 import type { CliResults } from './cli.js'
 import { runCliBench } from './cli.js'
 import type { ColdStartResults } from './cold-start.js'
@@ -25,7 +27,7 @@ import { renderSummary } from './report.js'
 import { defaultedReview, largeReview, scalingReview } from './reviews.js'
 import { canPin, findIstioWebhook, generateCertificates, pinSelf, repoRoot } from './servers.js'
 
-const parts = ['core', 'admission', 'cold-start', 'profile', 'cli'] as const
+const parts = ['core', 'admission', 'cold-start', 'profile', 'cli', 'budget'] as const
 type Part = typeof parts[number]
 
 export interface BenchResults {
@@ -54,6 +56,7 @@ export interface BenchResults {
   profile?: { core: ProfileSummary[], server: ProfileSummary[] }
   /** The offline CLI against istioctl kube-inject (bench/cli.ts). */
   cli?: CliResults
+  budget?: BudgetResults
 }
 
 function packageVersion (name: string): string {
@@ -123,7 +126,7 @@ async function main (): Promise<void> {
 
   const tmp = mkdtempSync(`${tmpdir()}/sidecar-injector-bench-`)
   try {
-    const needsServer = only.has('admission') || only.has('cold-start') || only.has('profile')
+    const needsServer = only.has('admission') || only.has('cold-start') || only.has('profile') || only.has('budget')
     if (needsServer) {
       const certs = generateCertificates(`${tmp}/certs`)
       const specs = [defaultedReview(), largeReview()]
@@ -147,6 +150,7 @@ async function main (): Promise<void> {
         for (const spec of specs) profiles.server.push(await runProfile(spec, certs, tmp, 8, profileS, log))
         results.profile = profiles
       }
+      if (only.has('budget')) results.budget = await runBudgetBench(certs, tmp, quick ? [16] : [16, 32, 64], log)
     }
     if (only.has('cli')) results.cli = await runCliBench(tmp, quick, log)
   } finally {

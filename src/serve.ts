@@ -23,6 +23,8 @@ export interface ServeSettings {
   tlsCertFile?: string
   tlsPrivateKeyFile?: string
   tlsMinVersion: SecureVersion
+  /** OpenSSL `ciphers` string from --tls-cipher-suites; absent: ECDHE with AEAD ciphers only. */
+  tlsCiphers?: string
   configFile?: string
   logLevel: string
   drainSeconds: number
@@ -72,7 +74,7 @@ export async function startServer (settings: ServeSettings, deps: ServeDependenc
     logger,
     config: config.current,
     metrics,
-    tls: { ...firstPair, minVersion: settings.tlsMinVersion },
+    tls: { ...firstPair, minVersion: settings.tlsMinVersion, ...(settings.tlsCiphers === undefined ? {} : { ciphers: settings.tlsCiphers }) },
     ...(deps.facts === undefined ? {} : { facts: deps.facts }),
     ...(deps.timeouts === undefined ? {} : { timeouts: deps.timeouts })
   })

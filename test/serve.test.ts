@@ -94,6 +94,8 @@ t.test('flags win over INJECTOR_* variables, which win over defaults', async t =
     [['--port', 'https'], /--port/],
     [['--port', '70000'], /--port/],
     [['--drain-seconds', '-1'], /--drain-seconds/],
+    [['--drain-seconds', '3000000'], /--drain-seconds must be a number from 0 to 3600/],
+    [['--drain-seconds', '3600.5'], /--drain-seconds/],
     [['--log-level', 'loud'], /--log-level/],
     [['--tls-min-version', 'TLSv1.1'], /--tls-min-version/],
     [['--bogus'], /bogus/],

@@ -33,10 +33,10 @@ export function parseReview (body: unknown, options: { maxDepth?: number } = {})
   if (!isRecord(body)) return malformed('not-an-object', `the body is ${describe(body)}, not an AdmissionReview object`)
   const apiVersion = body.apiVersion
   if (!apiVersions.includes(apiVersion as AdmissionApiVersion)) {
-    return malformed('unsupported-api-version', `apiVersion ${JSON.stringify(apiVersion) ?? 'undefined'} is not one of ${apiVersions.join(', ')}`)
+    return malformed('unsupported-api-version', `apiVersion ${quote(apiVersion)} is not one of ${apiVersions.join(', ')}`)
   }
   if (body.kind !== 'AdmissionReview') {
-    return malformed('wrong-kind', `kind ${JSON.stringify(body.kind) ?? 'undefined'} is not AdmissionReview`)
+    return malformed('wrong-kind', `kind ${quote(body.kind)} is not AdmissionReview`)
   }
   const request = body.request
   if (!isRecord(request)) return malformed('missing-request', 'the AdmissionReview has no request object')
@@ -44,7 +44,7 @@ export function parseReview (body: unknown, options: { maxDepth?: number } = {})
   if (typeof uid !== 'string' || uid === '') return malformed('missing-uid', 'request.uid is missing or not a non-empty string')
   const operation = request.operation
   if (!operations.includes(operation as Operation)) {
-    return malformed('invalid-operation', `request.operation ${JSON.stringify(operation) ?? 'undefined'} is not one of ${operations.join(', ')}`)
+    return malformed('invalid-operation', `request.operation ${quote(operation)} is not one of ${operations.join(', ')}`)
   }
   const parsed: AdmissionRequest = { uid, operation: operation as Operation }
 
@@ -88,6 +88,11 @@ export function parseReview (body: unknown, options: { maxDepth?: number } = {})
 
 function malformed (reason: MalformedReason, message: string): ParsedReview {
   return { ok: false, reason, message }
+}
+
+/** A short string is quoted; anything else is only described (a body field can be megabytes, or nested 100,000 deep). */
+function quote (value: unknown): string {
+  return typeof value === 'string' && value.length <= 64 ? JSON.stringify(value) : describe(value)
 }
 
 function describe (value: unknown): string {

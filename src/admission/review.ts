@@ -4,6 +4,7 @@
 import type { ClusterFacts, InjectorConfig, Pod } from '../core/types.js'
 import { inject } from '../core/inject.js'
 import { diffPatch, encodePatch } from '../core/patch.js'
+import { checkPodShape } from '../core/pod-shape.js'
 import { allowed, patched, rejected, toReview } from './responses.js'
 import type { AdmissionRequest, AdmissionReviewRequest, AdmissionReviewResponse } from './types.js'
 
@@ -24,32 +25,46 @@ export interface AdmissionVerdict {
   operations: number
 }
 
+/** What a review gives the core: a checked pod, a reason to pass it unchanged, or a malformed pod. */
+export type PodInput =
+  | { kind: 'pod', pod: Pod }
+  | { kind: 'pass', reason: PassReason }
+  | { kind: 'malformed', path: string, expected: string }
+
 /**
- * The pod the core should see, or undefined when the review is not a CREATE of a pod (those are
- * allowed unchanged). managedFields is dropped: the core has no use for it, it is often the largest
- * part of the object, and both sides of the diff then agree on it.
+ * The pod the core should see, checked once here (src/core/pod-shape.ts), or why there is none: a
+ * review that is not a CREATE of a pod is allowed unchanged. managedFields is dropped: the core has no
+ * use for it, it is often the largest part of the object, and both sides of the diff then agree on it.
  */
-export function podToInject (request: AdmissionRequest): Pod | undefined {
-  if (request.operation !== 'CREATE' || !isPodResource(request) || request.object === undefined) return undefined
-  const object = request.object
+export function podToInject (request: AdmissionRequest): PodInput {
+  if (!isPodResource(request)) return { kind: 'pass', reason: 'not-a-pod' }
+  if (request.operation !== 'CREATE' || request.object === undefined) return { kind: 'pass', reason: 'not-create' }
+  let object = request.object
   const metadata = object.metadata
   if (typeof metadata === 'object' && metadata !== null && 'managedFields' in metadata) {
     const { managedFields: _dropped, ...rest } = metadata as Record<string, unknown>
-    return { ...object, metadata: rest } as Pod
+    object = { ...object, metadata: rest }
   }
-  return object as Pod
+  const checked = checkPodShape(object)
+  return checked.ok ? { kind: 'pod', pod: checked.value } : { kind: 'malformed', path: checked.path, expected: checked.expected }
 }
 
-/** `pod` is podToInject(review.request) when the caller has it already (it looked up the pod's facts). */
-export function reviewAdmission (review: AdmissionReviewRequest, config: InjectorConfig, facts: ClusterFacts = {}, pod = podToInject(review.request)): AdmissionVerdict {
+export function reviewAdmission (
+  review: AdmissionReviewRequest, config: InjectorConfig, facts: ClusterFacts = {}, input: PodInput = podToInject(review.request)
+): AdmissionVerdict {
   const { request, apiVersion } = review
-  if (pod === undefined) {
-    const reason: PassReason = isPodResource(request) ? 'not-create' : 'not-a-pod'
-    const message = reason === 'not-create'
+  if (input.kind === 'pass') {
+    const message = input.reason === 'not-create'
       ? `${request.operation} is not mutated; only CREATE of pods is`
       : 'not a pod; only CREATE of pods is mutated'
-    return verdict(toReview(apiVersion, allowed(request.uid)), 'allowed', reason, message)
+    return verdict(toReview(apiVersion, allowed(request.uid)), 'allowed', input.reason, message)
   }
+  if (input.kind === 'malformed') {
+    // The path, never the value: values can be secrets, and can be megabytes.
+    const message = `malformed-pod: request.object${input.path === '' || input.path.startsWith('[') ? '' : '.'}${input.path} must be ${input.expected}`
+    return verdict(toReview(apiVersion, rejected(request.uid, message)), 'rejected', 'malformed-pod', message)
+  }
+  const { pod } = input
 
   // dryRun needs nothing special: the answer is the same and the webhook has no side effects.
   const result = inject(pod, request.namespace === undefined ? {} : { namespace: request.namespace }, config, facts)

@@ -1,8 +1,8 @@
 // `sidecar-injector certs`: a CA and a serving certificate for the webhook Service, written as files
 // (ca.crt, tls.crt, tls.key) for a local run or a static-certificate install.
 import { randomBytes, X509Certificate } from 'node:crypto'
-import { access, chmod, mkdir, rename, writeFile } from 'node:fs/promises'
-import { resolve, join } from 'node:path'
+import { access, chmod, mkdir, rename, stat, writeFile } from 'node:fs/promises'
+import { dirname, resolve, join } from 'node:path'
 import { parseArgs } from 'node:util'
 import type { CliCommand } from './io.js'
 import { UsageError } from './io.js'
@@ -29,6 +29,39 @@ The certificate names <svc>, <svc>.<ns>, <svc>.<ns>.svc and <svc>.<ns>.svc.<clus
 `
 
 const day = 24 * 60 * 60 * 1000
+
+const dnsLabel = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/
+
+/** RFC 1123 label, as Kubernetes requires for Service and Namespace names. */
+function isDnsLabel (value: string): boolean {
+  return dnsLabel.test(value)
+}
+
+/** RFC 1123 subdomain (at most 253 characters), with an optional leading wildcard label. */
+function isDnsName (value: string): boolean {
+  const name = value.startsWith('*.') ? value.slice(2) : value
+  return name.length > 0 && name.length <= 253 && name.split('.').every(isDnsLabel)
+}
+
+function shorten (value: string): string {
+  return value.length > 80 ? `${value.slice(0, 80)}…` : value
+}
+
+/**
+ * mkdir -p that gives up: Node's recursive mkdir loops for ever where a parent exists but refuses
+ * children with ENOENT (/proc). Here ENOENT creates the parent once, then the retry's error is final.
+ */
+async function makeDirectory (path: string, depth = 0): Promise<void> {
+  try {
+    await mkdir(path)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'EEXIST' && (await stat(path)).isDirectory()) return
+    if (code !== 'ENOENT' || dirname(path) === path || depth > 64) throw err
+    await makeDirectory(dirname(path), depth + 1)
+    await mkdir(path)
+  }
+}
 
 async function exists (path: string): Promise<boolean> {
   try {
@@ -79,7 +112,16 @@ export const run: CliCommand = async (args, io) => {
   }
   if (values.out === undefined || values.out === '') throw new UsageError('--out <dir> is required')
   const days = Number(values.days)
-  if (!Number.isFinite(days) || days <= 0) throw new UsageError(`--days must be a positive number, got '${values.days}'`)
+  // At most the CA's own validity: beyond it the chain is invalid anyway, and 1e9 days overflowed the
+  // certificate's date fields (an unreadable certificate, then a crash).
+  const maxDays = defaultCaValidityMs / day
+  if (!Number.isInteger(days) || days < 1 || days > maxDays) throw new UsageError(`--days must be a whole number from 1 to ${maxDays} (the CA's validity), got '${values.days}'`)
+  for (const [flag, value] of [['--service', values.service], ['--namespace', values.namespace]] as const) {
+    if (!isDnsLabel(value)) throw new UsageError(`${flag} must be an RFC 1123 label (lower-case letters, digits and '-', at most 63), got '${shorten(value)}'`)
+  }
+  for (const [flag, value] of [['--cluster-domain', values['cluster-domain']], ...values.dns.map(d => ['--dns', d] as const)] as const) {
+    if (!isDnsName(value)) throw new UsageError(`${flag} must be an RFC 1123 DNS name (optionally starting with '*.'), got '${shorten(value)}'`)
+  }
   const keyType = values['key-type']
   if (keyType !== 'ec' && keyType !== 'rsa') throw new UsageError(`--key-type must be 'ec' or 'rsa', got '${keyType}'`)
 
@@ -105,7 +147,7 @@ export const run: CliCommand = async (args, io) => {
     throw err
   }
 
-  await mkdir(out, { recursive: true })
+  await makeDirectory(out)
   await writeFileAtomic(files.ca, ca.cert, 0o644)
   await writeFileAtomic(files.cert, serving.cert, 0o644)
   await writeFileAtomic(files.key, serving.key, 0o600)

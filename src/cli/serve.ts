@@ -12,6 +12,7 @@ import { ConfigReadError } from '../reload/config-file.js'
 import { MissingCertificateError, startServer } from '../serve.js'
 import type { RunningServer, ServeSettings } from '../serve.js'
 import type { FactsProvider } from '../http/server.js'
+import { knownCipherSuites, openSslCiphers } from '../http/tls-ciphers.js'
 import { injectorVersion } from '../version.js'
 import { envNameOf, lookupFlagOrEnv } from '../shared/flag-env.js'
 
@@ -21,6 +22,7 @@ const flagOptions = {
   'tls-cert-file': { type: 'string' },
   'tls-private-key-file': { type: 'string' },
   'tls-min-version': { type: 'string' },
+  'tls-cipher-suites': { type: 'string' },
   config: { type: 'string' },
   'log-level': { type: 'string' },
   'drain-seconds': { type: 'string' },
@@ -39,15 +41,19 @@ Every flag has an environment equivalent; a flag wins over its variable.
   --tls-cert-file PATH          INJECTOR_TLS_CERT_FILE         serving certificate (PEM, chain allowed), reloaded on change
   --tls-private-key-file PATH   INJECTOR_TLS_PRIVATE_KEY_FILE  its private key (PEM), reloaded on change
   --tls-min-version V           INJECTOR_TLS_MIN_VERSION       TLSv1.2 (default) or TLSv1.3
+  --tls-cipher-suites LIST      INJECTOR_TLS_CIPHER_SUITES     TLS 1.2 suites, comma-separated IANA names as Kubernetes takes them
+                                                               (default: the six ECDHE suites with AES-GCM or ChaCha20-Poly1305)
   --config PATH                 INJECTOR_CONFIG                injector config YAML, reloaded on change (default: built-in defaults)
   --log-level LEVEL             INJECTOR_LOG_LEVEL             trace, debug, info (default), warn, error, fatal, silent
-  --drain-seconds N             INJECTOR_DRAIN_SECONDS         on SIGTERM, answer with Connection: close this long before closing (default 10)
+  --drain-seconds N             INJECTOR_DRAIN_SECONDS         on SIGTERM, answer with Connection: close this long before closing (default 10, at most 3600)
   --audit-metric-interval N     INJECTOR_AUDIT_METRIC_INTERVAL every N seconds, audit the selected namespaces into sidecar_injector_audit_pods
                                                                (default 0: off; needs manifests/audit/metric-rbac.yaml; docs/audit.md)
 
 SIGTERM drains for --drain-seconds (a second SIGTERM changes nothing). Ctrl-C (SIGINT) closes without
 that wait once in-flight requests end; a second Ctrl-C exits at once.
 ` + kubeUsage
+
+export const maxDrainSeconds = 3600
 
 const logLevels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']
 
@@ -67,12 +73,22 @@ export function parseServeSettings (args: readonly string[], env: Readonly<Recor
   const port = Number(pick('port', 'INJECTOR_PORT') ?? '9443')
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be an integer from 0 to 65535, got '${pick('port', 'INJECTOR_PORT') ?? ''}'`)
   const drainSeconds = Number(pick('drain-seconds', 'INJECTOR_DRAIN_SECONDS') ?? '10')
-  if (!Number.isFinite(drainSeconds) || drainSeconds < 0) throw new UsageError(`--drain-seconds must be a number >= 0, got '${pick('drain-seconds', 'INJECTOR_DRAIN_SECONDS') ?? ''}'`)
+  // Bounded: Node turns a timer above 2^31-1 ms (24.8 days) into 1 ms, so 3,000,000 s drained at once;
+  // an hour is far beyond any terminationGracePeriodSeconds worth setting for a webhook.
+  if (!Number.isFinite(drainSeconds) || drainSeconds < 0 || drainSeconds > maxDrainSeconds) {
+    throw new UsageError(`--drain-seconds must be a number from 0 to ${maxDrainSeconds}, got '${pick('drain-seconds', 'INJECTOR_DRAIN_SECONDS') ?? ''}'`)
+  }
   const logLevel = pick('log-level', 'INJECTOR_LOG_LEVEL') ?? 'info'
   if (!logLevels.includes(logLevel)) throw new UsageError(`--log-level must be one of ${logLevels.join(', ')}, got '${logLevel}'`)
   const tlsMinVersion = pick('tls-min-version', 'INJECTOR_TLS_MIN_VERSION') ?? 'TLSv1.2'
   if (tlsMinVersion !== 'TLSv1.2' && tlsMinVersion !== 'TLSv1.3') throw new UsageError(`--tls-min-version must be TLSv1.2 or TLSv1.3, got '${tlsMinVersion}'`)
   const settings: ServeSettings = { port, host: pick('host', 'INJECTOR_HOST') ?? '0.0.0.0', tlsMinVersion, logLevel, drainSeconds }
+  const suites = pick('tls-cipher-suites', 'INJECTOR_TLS_CIPHER_SUITES')
+  if (suites !== undefined) {
+    const ciphers = openSslCiphers(suites.split(',').map(s => s.trim()).filter(s => s !== ''))
+    if (!ciphers.ok) throw new UsageError(`--tls-cipher-suites: unknown suite '${ciphers.unknown.slice(0, 80)}'; known: ${knownCipherSuites.join(', ')}`)
+    settings.tlsCiphers = ciphers.ciphers
+  }
   const cert = pick('tls-cert-file', 'INJECTOR_TLS_CERT_FILE')
   const key = pick('tls-private-key-file', 'INJECTOR_TLS_PRIVATE_KEY_FILE')
   if (cert !== undefined) settings.tlsCertFile = cert

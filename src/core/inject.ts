@@ -14,9 +14,10 @@ import { resolveSettings, withCaptureUID } from './settings.js'
 import type { SidecarSettings } from './settings.js'
 import { buildInitContainer, buildProxyContainer, buildVolumes, initName, proxyName } from './sidecar.js'
 import type { AnnotationProblem, ClusterFacts, InjectorConfig, InjectResult, Pod, RequestInfo } from './types.js'
-import { uninject } from './uninject.js'
+import { readOverrides, uninject } from './uninject.js'
 import type { InjectionStatus, Restore } from './uninject.js'
 import { findWorkload } from './workload.js'
+import { maxAnnotationBytes, parseJsonAnnotation } from './annotation-value.js'
 
 const proberEnv = 'ISTIO_KUBE_APP_PROBERS'
 const scrapeEnv = 'ISTIO_PROMETHEUS_ANNOTATIONS'
@@ -26,6 +27,21 @@ export function inject (pod: Pod, request: RequestInfo, config: InjectorConfig, 
   const { decision } = policy
   if (!decision.inject) return { outcome: 'skipped', decision, warnings: policy.warnings }
 
+  // The API server refuses a pod whose annotations exceed 256 KiB together; a mutating webhook sees it
+  // before that check. Refused here, naming the largest, rather than parsed or copied into the status.
+  const oversized = checkAnnotationsSize(pod.metadata?.annotations ?? {})
+  if (oversized !== undefined) {
+    return { outcome: 'rejected', decision, problems: [oversized], message: formatProblems([oversized]), warnings: policy.warnings }
+  }
+  // An edited overrides annotation would put ill-typed containers back into the pod: refused first.
+  const overrides = pod.metadata?.annotations?.[annotations.overrides]
+  if (decision.reinjection && overrides !== undefined) {
+    const read = readOverrides(overrides)
+    if (!read.ok) {
+      const problems = [{ annotation: annotations.overrides, value: overrides, reason: read.reason }]
+      return { outcome: 'rejected', decision, problems, message: formatProblems(problems), warnings: policy.warnings }
+    }
+  }
   // Re-injection starts from the pod as it was before: injecting twice equals injecting once.
   const previous = decision.reinjection ? uninject(pod) : { pod, exact: true, carried: { probers: '', scrape: '' }, overridesFromAnnotation: false }
   const base = previous.pod
@@ -101,6 +117,23 @@ export function inject (pod: Pod, request: RequestInfo, config: InjectorConfig, 
   return { outcome: 'injected', decision, pod: injected, warnings }
 }
 
+function checkAnnotationsSize (values: Record<string, string>): AnnotationProblem | undefined {
+  let total = 0
+  let largest = ''
+  let largestSize = -1
+  for (const [key, value] of Object.entries(values)) {
+    const size = Buffer.byteLength(key) + Buffer.byteLength(value)
+    total += size
+    if (size > largestSize) { largest = key; largestSize = size }
+  }
+  if (total <= maxAnnotationBytes) return undefined
+  return {
+    annotation: largest,
+    value: values[largest] ?? '',
+    reason: `the pod's annotations total ${total} bytes, over the API server's limit of ${maxAnnotationBytes / 1024} KiB for all of them together; this one is the largest (${largestSize} bytes)`
+  }
+}
+
 // A Job's pod completes when all its regular containers exit; a classic proxy never exits, so the Job
 // never completes. Native sidecars (init containers with restartPolicy Always) are stopped by the
 // kubelet once the regular containers end: https://kubernetes.io/docs/concepts/workloads/pods/sidecar-containers/
@@ -127,7 +160,14 @@ function recordChanges (restore: Restore, field: 'labels' | 'annotations', befor
 
 /** Istio's message shape: `invalid value '<v>' for annotation '<name>': <reason>`, all of them at once. */
 export function formatProblems (problems: readonly AnnotationProblem[]): string {
-  return problems.map(p => `invalid value '${p.value}' for annotation '${p.annotation}': ${p.reason}`).join('; ')
+  return problems.map(p => `invalid value '${shorten(p.value)}' for annotation '${p.annotation}': ${p.reason}`).join('; ')
+}
+
+/** Values are quoted at most this long: a rejection must not carry a 256 KiB annotation back. */
+export const maxQuotedValue = 128
+
+function shorten (value: string): string {
+  return value.length <= maxQuotedValue ? value : `${value.slice(0, maxQuotedValue)}… (${value.length} characters)`
 }
 
 interface UserContainers {
@@ -158,11 +198,9 @@ function takeUserOverrides (pod: Pod, fromAnnotation: boolean, problems: Annotat
   if (fromAnnotation) {
     const text = pod.metadata?.annotations?.[annotations.overrides]
     if (text !== undefined) {
-      try {
-        recorded = JSON.parse(text) as typeof recorded
-      } catch {
-        problems.push({ annotation: annotations.overrides, value: text, reason: 'must be JSON' })
-      }
+      const read = readOverrides(text)
+      if (read.ok) recorded = read.value
+      else problems.push({ annotation: annotations.overrides, value: text, reason: read.reason })
     }
   } else {
     const places = (list: 'containers' | 'initContainers', items: V1Container[]): Array<{ list: typeof list, index: number }> =>
@@ -218,7 +256,8 @@ function mergeValue (base: unknown, over: unknown, key: string): unknown {
 function mergeProbers (previousJson: string, probers: AppProbers): string {
   let previous: AppProbers = {}
   if (previousJson !== '') {
-    try { previous = JSON.parse(previousJson) as AppProbers } catch { previous = {} }
+    const parsed = parseJsonAnnotation(previousJson)
+    if (parsed.ok && typeof parsed.value === 'object' && parsed.value !== null && !Array.isArray(parsed.value)) previous = parsed.value as AppProbers
   }
   const all = { ...probers, ...previous }
   return Object.keys(all).length > 0 ? serialiseProbers(all) : ''

@@ -30,8 +30,8 @@ export type Originals = Record<string, Record<string, Record<string, unknown>>>
 
 function rewriteContainer (container: V1Container, statusPort: number, probers: AppProbers, originals: Originals): V1Container {
   let out = container
-  const record = (kind: string, handler: object): void => {
-    originals[container.name] = { ...originals[container.name], [kind]: handler as Record<string, unknown> }
+  const record = (kind: string, handler: Handler): void => {
+    originals[container.name] = { ...originals[container.name], [kind]: replacedPart(handler) }
   }
   const copy = (): V1Container => (out === container ? (out = { ...container }) : out)
   for (const [kind, suffix] of probeTargets) {
@@ -60,6 +60,22 @@ function rewriteContainer (container: V1Container, statusPort: number, probers: 
 
 type Handler = V1Probe | V1LifecycleHandler
 
+/**
+ * What uninject needs to undo a rewrite: only the fields the rewrite replaced (httpGet's path, port
+ * and scheme, or the whole tcpSocket/grpc action). The rest of the handler stays in the pod, so the
+ * status annotation does not carry a second copy of, say, a probe's headers: the answer grows with
+ * what injection changes, not with the size of the pod's probes.
+ */
+function replacedPart (handler: Handler): Record<string, unknown> {
+  if (handler.httpGet !== undefined) {
+    const { path, port, scheme } = handler.httpGet
+    return { httpGet: { ...(path === undefined ? {} : { path }), port, ...(scheme === undefined ? {} : { scheme }) } }
+  }
+  if (handler.tcpSocket !== undefined) return { tcpSocket: handler.tcpSocket }
+  if ('grpc' in handler && handler.grpc !== undefined) return { grpc: handler.grpc }
+  return {}
+}
+
 /** Returns the rewritten copy of the handler, or undefined to leave it as it is. */
 function rewriteHandler<H extends Handler> (handler: H, container: V1Container, statusPort: number, path: string, probers: AppProbers): H | undefined {
   const timeout = 'timeoutSeconds' in handler && handler.timeoutSeconds !== undefined ? { timeoutSeconds: handler.timeoutSeconds } : {}
@@ -67,7 +83,7 @@ function rewriteHandler<H extends Handler> (handler: H, container: V1Container, 
     const port = resolvePort(handler.httpGet.port, container)
     // Already pointing at the agent: rewritten before (re-injection) or written that way by hand.
     if (port === statusPort) return undefined
-    if (port !== undefined) probers[path] = { httpGet: { ...handler.httpGet, port }, ...timeout }
+    if (port !== undefined) probers[path] = { httpGet: inGoOrder({ ...handler.httpGet, port }), ...timeout }
     // The agent makes the HTTPS call itself; the kubelet talks plain HTTP to the agent.
     const { scheme: _scheme, ...rest } = handler.httpGet
     return { ...handler, httpGet: { ...rest, path, port: statusPort } }
@@ -84,6 +100,20 @@ function rewriteHandler<H extends Handler> (handler: H, container: V1Container, 
     return { ...rest, httpGet: { path, port: statusPort } } as H
   }
   return undefined
+}
+
+const httpGetOrder = ['path', 'port', 'host', 'scheme', 'httpHeaders']
+
+/**
+ * httpGet's fields in the order of the Go struct (how the API server and istiod write them), so that
+ * ISTIO_KUBE_APP_PROBERS does not depend on the order a manifest or a restored probe has its keys in:
+ * re-injection then writes the same string.
+ */
+function inGoOrder (httpGet: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const key of httpGetOrder) if (httpGet[key] !== undefined) out[key] = httpGet[key]
+  for (const [key, value] of Object.entries(httpGet)) if (!httpGetOrder.includes(key)) out[key] = value
+  return out
 }
 
 /** A named port is resolved against the container's own ports; an unknown name resolves to nothing. */

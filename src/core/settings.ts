@@ -3,10 +3,10 @@
 // (docs/istio-compatibility.md). Invalid values are collected as problems, each naming the annotation
 // and the value, so that the pod is rejected with all of them at once; values Istio ignores when
 // invalid become warnings.
-import { parse as parseYaml } from 'yaml'
 import type { V1Volume, V1VolumeMount } from '@kubernetes/client-node'
 import { isRecord } from '../shared/records.js'
 import { annotations } from './annotations.js'
+import { parseJsonAnnotation, parseYamlAnnotation } from './annotation-value.js'
 import { revisionName } from './config.js'
 import { parseGoBool } from '../capture/values.js'
 import {
@@ -292,13 +292,12 @@ class AnnotationReader {
     const key = annotations.proxyConfig
     const value = this.values[key]
     if (value === undefined) return {}
-    let doc: unknown
-    try {
-      doc = parseYaml(value)
-    } catch (err) {
-      this.reject(key, value, `not valid YAML or JSON: ${(err as Error).message.split('\n')[0] ?? ''}`)
+    const parsed = parseYamlAnnotation(value)
+    if (!parsed.ok) {
+      this.reject(key, value, parsed.reason)
       return {}
     }
+    const doc = parsed.value
     if (doc === null || doc === undefined) return {}
     if (!isRecord(doc)) {
       this.reject(key, value, 'must be a ProxyConfig mapping')
@@ -330,12 +329,12 @@ class AnnotationReader {
   private jsonEntries (key: string): Array<[string, Record<string, unknown>]> {
     const value = this.values[key]
     if (value === undefined) return []
-    let doc: unknown
-    try {
-      doc = JSON.parse(value)
-    } catch {
-      doc = undefined
+    const parsed = parseJsonAnnotation(value)
+    if (!parsed.ok) {
+      this.reject(key, value, `${parsed.reason}; must be a JSON object mapping names to definitions, or a JSON list of named definitions`)
+      return []
     }
+    const doc = parsed.value
     if (Array.isArray(doc) && doc.every(isRecord)) {
       return doc.map((item, index) => [typeof item.name === 'string' && item.name !== '' ? item.name : String(index), item])
     }
@@ -346,7 +345,15 @@ class AnnotationReader {
 
   /** sidecar.istio.io/userVolume: {"name": <VolumeSource>, ...} or [<Volume>, ...]. */
   userVolumes (): V1Volume[] {
-    return this.jsonEntries(annotations.userVolume).map(([name, source]) => ({ ...source, name }) as V1Volume)
+    const key = annotations.userVolume
+    return this.jsonEntries(key).flatMap(([name, source]) => {
+      // A volume name is an RFC 1123 label; the API server would refuse the pod after us otherwise.
+      if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(name)) {
+        this.reject(key, this.values[key] ?? '', `'${name.slice(0, 64)}' is not a volume name (an RFC 1123 label)`)
+        return []
+      }
+      return [{ ...source, name } as V1Volume]
+    })
   }
 
   /** sidecar.istio.io/userVolumeMount: {"name": {"mountPath": ..., "readOnly": ...}, ...} or [<VolumeMount>, ...]. */

@@ -7,6 +7,8 @@
 import type { V1Container } from '@kubernetes/client-node'
 import { isRecord } from '../shared/records.js'
 import { annotations } from './annotations.js'
+import { parseJsonAnnotation } from './annotation-value.js'
+import { checkShape, containerShape } from './pod-shape.js'
 import { initName, proxyName, volumeNames } from './sidecar.js'
 import type { Pod } from './types.js'
 
@@ -46,24 +48,24 @@ export interface InjectionStatus {
 export function readStatus (pod: Pod): InjectionStatus | undefined {
   const text = pod.metadata?.annotations?.[annotations.status]
   if (text === undefined) return undefined
-  try {
-    const parsed = JSON.parse(text) as Partial<InjectionStatus>
-    const status: InjectionStatus = {
-      initContainers: Array.isArray(parsed.initContainers) ? parsed.initContainers : null,
-      containers: Array.isArray(parsed.containers) ? parsed.containers : null,
-      volumes: Array.isArray(parsed.volumes) ? parsed.volumes : [],
-      imagePullSecrets: Array.isArray(parsed.imagePullSecrets) ? parsed.imagePullSecrets : null,
-      revision: typeof parsed.revision === 'string' ? parsed.revision : 'default'
-    }
-    if (typeof parsed.injector === 'string') status.injector = parsed.injector
-    if (typeof parsed.digest === 'string') status.digest = parsed.digest
-    const restore = wellShaped(parsed.restore)
-    if (restore !== undefined) status.restore = restore
-    return status
-  } catch {
-    // An unreadable status still marks an injected pod: strip what we would have injected.
+  const value = parseJsonAnnotation(text)
+  // An unreadable status still marks an injected pod: strip what we would have injected.
+  if (!value.ok || !isRecord(value.value)) {
     return { initContainers: [initName, proxyName], containers: [proxyName], volumes: Object.values(volumeNames), imagePullSecrets: null, revision: 'default' }
   }
+  const parsed = value.value as Partial<InjectionStatus>
+  const status: InjectionStatus = {
+    initContainers: Array.isArray(parsed.initContainers) ? parsed.initContainers : null,
+    containers: Array.isArray(parsed.containers) ? parsed.containers : null,
+    volumes: Array.isArray(parsed.volumes) ? parsed.volumes : [],
+    imagePullSecrets: Array.isArray(parsed.imagePullSecrets) ? parsed.imagePullSecrets : null,
+    revision: typeof parsed.revision === 'string' ? parsed.revision : 'default'
+  }
+  if (typeof parsed.injector === 'string') status.injector = parsed.injector
+  if (typeof parsed.digest === 'string') status.digest = parsed.digest
+  const restore = wellShaped(parsed.restore)
+  if (restore !== undefined) status.restore = restore
+  return status
 }
 
 /**
@@ -108,12 +110,14 @@ export function uninject (pod: Pod): Uninjected {
   const none = { probers: '', scrape: '' }
   if (status === undefined) return { pod, exact: true, carried: none, overridesFromAnnotation: false }
   const spec = pod.spec ?? { containers: [] }
-  const oldProxy = [...spec.containers, ...(spec.initContainers ?? [])].find(c => c.name === proxyName)
+  // An absent list is empty (the pod shape allows it; the API server would refuse the pod later).
+  const specContainers = spec.containers ?? []
+  const oldProxy = [...specContainers, ...(spec.initContainers ?? [])].find(c => c.name === proxyName)
   const env = (name: string): string => oldProxy?.env?.find(e => e.name === name)?.value ?? ''
   const restore = status.restore
   const drop = <T extends { name: string }>(names: string[] | null, list: T[]): T[] => list.filter(item => !(names ?? []).includes(item.name))
 
-  let containers = drop(status.containers, spec.containers)
+  let containers = drop(status.containers, specContainers)
   let initContainers = drop(status.initContainers, spec.initContainers ?? [])
   const volumes = drop(status.volumes, spec.volumes ?? [])
   if (restore?.probes !== undefined) {
@@ -165,26 +169,56 @@ function restoreProbes (container: V1Container, probes: Record<string, Record<st
   const originals = probes[container.name]
   if (originals === undefined) return container
   const out: Record<string, unknown> = { ...container }
-  for (const [kind, handler] of Object.entries(originals)) {
-    if (kind === 'preStop' || kind === 'postStart') out.lifecycle = { ...(out.lifecycle as object), [kind]: handler }
-    else out[kind] = handler
+  for (const [kind, recorded] of Object.entries(originals)) {
+    if (kind === 'preStop' || kind === 'postStart') {
+      const lifecycle = isRecord(out.lifecycle) ? out.lifecycle : {}
+      out.lifecycle = { ...lifecycle, [kind]: restoreHandler(lifecycle[kind], recorded) }
+    } else out[kind] = restoreHandler(out[kind], recorded)
   }
   return out as unknown as V1Container
+}
+
+/**
+ * The handler before its rewrite, from the rewritten one and the replaced fields inject() recorded.
+ * Older status annotations recorded the whole handler; merging it the same way gives the same result.
+ */
+function restoreHandler (current: unknown, recorded: Handler): Handler {
+  const out: Handler = isRecord(current) ? { ...current } : {}
+  // tcpSocket and grpc actions were turned into an httpGet on the agent.
+  if (recorded.tcpSocket !== undefined || recorded.grpc !== undefined) delete out.httpGet
+  for (const [key, value] of Object.entries(recorded)) {
+    if (key === 'httpGet' && isRecord(value) && isRecord(out.httpGet)) {
+      const { path: _path, port: _port, scheme: _scheme, ...kept } = out.httpGet
+      out.httpGet = { ...value, ...kept }
+    } else out[key] = value
+  }
+  return out
+}
+
+export interface RecordedOverrides { containers?: V1Container[], initContainers?: V1Container[] }
+
+const overridesShape = { fields: { containers: { list: containerShape }, initContainers: { list: containerShape } } }
+
+/** proxy.istio.io/overrides, read with the bounds of any annotation and the shape of the pod's own containers. */
+export function readOverrides (text: string): { ok: true, value: RecordedOverrides } | { ok: false, reason: string } {
+  const parsed = parseJsonAnnotation(text)
+  if (!parsed.ok) return { ok: false, reason: `${parsed.reason}; must be JSON` }
+  const checked = checkShape<RecordedOverrides>(parsed.value, overridesShape, '')
+  if (!checked.ok) {
+    const where = checked.path === '' ? 'the value' : checked.path
+    return { ok: false, reason: `must be {"containers": [...], "initContainers": [...]} of containers (${where} is not ${checked.expected})` }
+  }
+  return { ok: true, value: checked.value }
 }
 
 /** The user's istio-proxy / istio-init, as recorded in proxy.istio.io/overrides, back where they stood. */
 function putBackOverrides (pod: Pod, places: NonNullable<Restore['overrides']>, lists: { containers: V1Container[], initContainers: V1Container[] }): void {
   const text = pod.metadata?.annotations?.[annotations.overrides]
   if (text === undefined) return
-  let recorded: unknown
-  try {
-    recorded = JSON.parse(text)
-  } catch {
-    return // an edited, unreadable annotation: the containers cannot be put back
-  }
-  if (!isRecord(recorded)) return
-  const listOf = (v: unknown): V1Container[] => Array.isArray(v) ? v.filter(isRecord) as unknown as V1Container[] : []
-  const queue = { containers: listOf(recorded.containers), initContainers: listOf(recorded.initContainers) }
+  const recorded = readOverrides(text)
+  // An edited, unreadable annotation: the containers cannot be put back (inject() refuses the pod).
+  if (!recorded.ok) return
+  const queue = { containers: [...recorded.value.containers ?? []], initContainers: [...recorded.value.initContainers ?? []] }
   for (const { list, index } of places) {
     const item = queue[list].shift()
     if (item !== undefined) lists[list] = [...lists[list].slice(0, index), item, ...lists[list].slice(index)]

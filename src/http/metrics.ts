@@ -11,7 +11,7 @@ export interface WebhookMetrics {
   injections: Counter
   skips: Counter<'reason'>
   rejections: Counter
-  /** Requests answered without a verdict: bad-request, payload-too-large, unsupported-media-type, internal. */
+  /** Requests answered without a verdict: bad-request, payload-too-large, unsupported-media-type, overloaded, internal. */
   errors: Counter<'type'>
   duration: Histogram<'decision'>
   certificateExpiry: Gauge
@@ -20,7 +20,7 @@ export interface WebhookMetrics {
   draining: Gauge
 }
 
-export type ErrorType = 'bad-request' | 'payload-too-large' | 'unsupported-media-type' | 'internal'
+export type ErrorType = 'bad-request' | 'payload-too-large' | 'unsupported-media-type' | 'overloaded' | 'internal'
 
 export function createMetrics (registry: Registry, options: { defaultMetrics?: boolean } = {}): WebhookMetrics {
   const registers = [registry]

@@ -15,6 +15,8 @@ import type { AdmissionRequest } from '../admission/types.js'
 import type { CertificateInfo, KeyPair } from '../tls/key-pair.js'
 import { checkKeyPair } from '../tls/key-pair.js'
 import type { ErrorType, WebhookMetrics } from './metrics.js'
+import { defaultCiphers } from './tls-ciphers.js'
+import { isRecord } from '../shared/records.js'
 
 /** Facts about the cluster for one pod (e.g. native sidecar support of its nodes); may be async. */
 export type FactsProvider = (pod: Pod) => ClusterFacts | Promise<ClusterFacts>
@@ -37,6 +39,12 @@ export interface ServerTimeouts {
   connectionsCheckingIntervalMs: number
   /** Time allowed for a TLS handshake (Node's default is 120 s; the API server's client gives up at 10 s). */
   handshakeTimeoutMs: number
+  /**
+   * Time allowed to write an answer once it is ready. Node has no write timeout: a client that never
+   * reads keeps its answer (and socket) in memory for ever. The API server reads at once and gives up
+   * after at most 30 s, so a write still pending after this long is from a client that is not reading.
+   */
+  writeTimeoutMs: number
 }
 
 export const defaultTimeouts: ServerTimeouts = {
@@ -44,8 +52,30 @@ export const defaultTimeouts: ServerTimeouts = {
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
   connectionsCheckingIntervalMs: 1_000,
-  handshakeTimeoutMs: 10_000
+  handshakeTimeoutMs: 10_000,
+  writeTimeoutMs: 10_000
 }
+
+/**
+ * How much review work may be in memory at once. A review in progress costs about 6× its body in V8
+ * heap (the JSON string, the parsed object, the core's copies; measured in docs/operations.md,
+ * "Resource bounds"), so the byte budget is what the heap cap leaves after the process's own ~60 MiB,
+ * divided by that factor, with room to spare. Above it, a new review waits up to `waitMs` for room,
+ * then gets 429 with Retry-After (any non-2xx is a call failure for the API server, handled by the
+ * webhook's failurePolicy; 429 keeps overload apart from the 503 of a draining pod in logs and metrics).
+ */
+export interface InFlightBudget {
+  /** Body bytes of the reviews being answered (an answer not yet written counts its own bytes). */
+  bytes: number
+  requests: number
+  /** How long a review may wait for room before it is refused. */
+  waitMs: number
+}
+
+export const defaultBudget: InFlightBudget = { bytes: 16 * 1024 * 1024, requests: 64, waitMs: 2_000 }
+
+/** Messages taken from a request (fastify's errors quote a header or field) are cut to this length. */
+export const maxMessageLength = 512
 
 /**
  * Largest body accepted. A review carries object + oldObject (UPDATE), each up to the API server's
@@ -72,6 +102,7 @@ export interface BuildServerOptions {
   bodyLimitBytes?: number
   /** Extra readiness condition (e.g. "config loaded"); the server adds "not draining". */
   isReady?: () => boolean
+  budget?: Partial<InFlightBudget>
 }
 
 export interface ShutdownOptions {
@@ -97,8 +128,8 @@ export interface WebhookServer {
 export function buildServer (options: BuildServerOptions): WebhookServer {
   const timeouts = { ...defaultTimeouts, ...options.timeouts }
   const { metrics, logger } = options
-  const tlsOptions: TlsOptions = { minVersion: options.tls?.minVersion ?? 'TLSv1.2' }
-  if (options.tls?.ciphers !== undefined) tlsOptions.ciphers = options.tls.ciphers
+  // TLS 1.2 limited to ECDHE with AEAD ciphers unless other suites are asked for (src/http/tls-ciphers.ts).
+  const tlsOptions: TlsOptions = { minVersion: options.tls?.minVersion ?? 'TLSv1.2', ciphers: options.tls?.ciphers ?? defaultCiphers }
   let current: CertificateInfo | undefined
   if (options.tls !== null) {
     const checked = checkKeyPair(options.tls, new Date())
@@ -108,6 +139,7 @@ export function buildServer (options: BuildServerOptions): WebhookServer {
   }
   const app = createApp(options, timeouts, tlsOptions)
   const state = { draining: false }
+  installBudget(app, options, timeouts)
   installHooks(app, metrics, state)
   routeAdmissions(app, options)
   routeProbes(app, metrics, state, options.isReady ?? (() => true))
@@ -192,6 +224,48 @@ function createApp (options: BuildServerOptions, timeouts: ServerTimeouts, tlsOp
   return app
 }
 
+/** The in-flight budget (before the body is read) and the write timeout (once an answer is ready). */
+function installBudget (app: FastifyInstance, options: BuildServerOptions, timeouts: ServerTimeouts): void {
+  const limit = options.bodyLimitBytes ?? bodyLimitBytes
+  const admit = budgetGate({ ...defaultBudget, ...options.budget })
+  // Admission before the body is read: a review that must wait has its bytes left in the socket.
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.method !== 'POST' || request.routeOptions.url !== '/inject') return
+    const length = Number(request.headers['content-length'])
+    // Without a length (chunked) the body may be anything up to the limit; above it fastify answers 413.
+    const charge = Number.isFinite(length) && length >= 0 ? Math.min(length, limit) : limit
+    const ticket = await admit(charge)
+    if (ticket === undefined) {
+      request.log.warn({ statusCode: 429, reason: 'overloaded', ...admit.usage() }, 'refused a review: the in-flight budget is spent')
+      return await reply.code(429).header('retry-after', '1').send({ statusCode: 429, reason: 'overloaded', message: 'too many reviews in progress; retry later' })
+    }
+    // A client that went away while waiting: its room goes back at once ('close' has been emitted).
+    if (request.raw.socket === null || request.raw.socket.destroyed) {
+      ticket.release()
+      return
+    }
+    // 'close' comes once the answer is written or the connection is gone, whichever is first.
+    reply.raw.once('close', ticket.release)
+    ;(request as RequestWithTicket)[ticketKey] = ticket
+  })
+  app.addHook('onSend', async (request, reply, payload) => {
+    // The body and its parsed object are garbage from here on: the answer is what stays in memory.
+    const ticket = (request as RequestWithTicket)[ticketKey]
+    if (ticket !== undefined && typeof payload === 'string') ticket.recharge(Buffer.byteLength(payload))
+    const raw = reply.raw
+    const timer = setTimeout(() => {
+      if (raw.writableFinished) return
+      request.log.warn({ writeTimeoutMs: timeouts.writeTimeoutMs }, 'the client did not read its answer in time; closing the connection')
+      raw.destroy()
+    }, timeouts.writeTimeoutMs)
+    timer.unref()
+    const stop = (): void => { clearTimeout(timer) }
+    raw.once('finish', stop)
+    raw.once('close', stop)
+    return payload
+  })
+}
+
 function installHooks (app: FastifyInstance, metrics: WebhookMetrics, state: { readonly draining: boolean }): void {
   // Callback hooks rather than async ones: no promise per request.
   app.addHook('onRequest', (_request, reply, done) => {
@@ -208,8 +282,15 @@ function installHooks (app: FastifyInstance, metrics: WebhookMetrics, state: { r
       return reply.code(500).send({ statusCode: 500, reason: 'internal-error', message: 'internal error; see the webhook log' })
     }
     const reason = fastifyReasons[error.code] ?? error.code
-    request.log.warn({ statusCode: status, reason }, 'refused a request: %s', error.message)
-    return reply.code(status).send({ statusCode: status, reason, message: error.message })
+    const message = bounded(error.message, maxMessageLength)
+    request.log.warn({ statusCode: status, reason }, 'refused a request: %s', message)
+    return reply.code(status).send({ statusCode: status, reason, message })
+  })
+
+  // Every error answer has the same shape: {statusCode, reason, message}.
+  app.setNotFoundHandler((request, reply) => {
+    const message = `no route for ${bounded(request.method, 16)} ${bounded(request.url.split('?')[0] ?? '', 128)}; the webhook serves POST /inject`
+    return reply.code(404).send({ statusCode: 404, reason: 'not-found', message })
   })
 
   // Label children looked up once per value (bounded: status codes), not hashed from a label object
@@ -234,13 +315,14 @@ function routeAdmissions (app: FastifyInstance, options: BuildServerOptions): vo
   app.post('/inject', async (request, reply) => {
     const parsed = parseReview(request.body)
     if (!parsed.ok) {
-      request.log.warn({ statusCode: 400, reason: parsed.reason }, 'refused a malformed AdmissionReview: %s', parsed.message)
-      return await reply.code(400).send({ statusCode: 400, reason: parsed.reason, message: parsed.message })
+      const message = bounded(parsed.message, maxMessageLength)
+      request.log.warn({ statusCode: 400, reason: parsed.reason }, 'refused a malformed AdmissionReview: %s', message)
+      return await reply.code(400).send({ statusCode: 400, reason: parsed.reason, message })
     }
     const review = parsed.review
-    const pod = podToInject(review.request)
-    const facts = pod === undefined ? {} : await factsFor(pod)
-    const verdict = reviewAdmission(review, options.config(), facts, pod)
+    const input = podToInject(review.request)
+    const facts = input.kind === 'pod' ? await factsFor(input.pod) : {}
+    const verdict = reviewAdmission(review, options.config(), facts, input)
     const durationMs = reply.elapsedTime
     durationByDecision(verdict.decision).observe(durationMs / 1000)
     switch (verdict.decision) {
@@ -313,7 +395,78 @@ function perValue<T> (make: (value: string) => T): (value: string) => T {
   }
 }
 
+interface Ticket {
+  /** Counts `bytes` instead of what was charged so far (the answer replaces the request). */
+  recharge: (bytes: number) => void
+  /** Gives the room back; later calls do nothing. */
+  release: () => void
+}
+
+const ticketKey = Symbol('in-flight ticket')
+type RequestWithTicket = FastifyRequest & { [ticketKey]?: Ticket }
+
+interface Gate {
+  (bytes: number): Promise<Ticket | undefined>
+  usage: () => { inFlightBytes: number, inFlightRequests: number, waiting: number }
+}
+
+/**
+ * A first-come, first-served gate over bytes and requests. A review larger than the whole byte
+ * budget still gets in when nothing else is in flight (the body limit bounds it), so no legal review
+ * is refused for ever.
+ */
+function budgetGate (budget: InFlightBudget): Gate {
+  let bytes = 0
+  let requests = 0
+  const queue: Array<{ bytes: number, admit: () => void }> = []
+  const fits = (n: number): boolean => requests < budget.requests && (bytes + n <= budget.bytes || requests === 0)
+  const take = (n: number): Ticket => {
+    bytes += n
+    requests++
+    let held = n
+    let released = false
+    return {
+      recharge (next) {
+        if (released) return
+        bytes += next - held
+        held = next
+        wake()
+      },
+      release () {
+        if (released) return
+        released = true
+        bytes -= held
+        requests--
+        wake()
+      }
+    }
+  }
+  const wake = (): void => {
+    while (queue.length > 0 && fits((queue[0] as { bytes: number }).bytes)) queue.shift()?.admit()
+  }
+  const gate = async (n: number): Promise<Ticket | undefined> => {
+    if (queue.length === 0 && fits(n)) return take(n)
+    return await new Promise(resolve => {
+      const entry = {
+        bytes: n,
+        admit: () => {
+          clearTimeout(timer)
+          resolve(take(n))
+        }
+      }
+      const timer = setTimeout(() => {
+        queue.splice(queue.indexOf(entry), 1)
+        resolve(undefined)
+        wake()
+      }, budget.waitMs)
+      queue.push(entry)
+    })
+  }
+  return Object.assign(gate, { usage: () => ({ inFlightBytes: bytes, inFlightRequests: requests, waiting: queue.length }) })
+}
+
 function errorType (status: number): ErrorType {
+  if (status === 429) return 'overloaded'
   if (status === 413) return 'payload-too-large'
   if (status === 415) return 'unsupported-media-type'
   return status >= 500 ? 'internal' : 'bad-request'
@@ -321,26 +474,33 @@ function errorType (status: number): ErrorType {
 
 function requestIds (request: FastifyRequest): Record<string, unknown> {
   const body = request.body as { request?: AdmissionRequest } | undefined
-  return typeof body?.request?.uid === 'string' ? { uid: body.request.uid } : {}
+  return typeof body?.request?.uid === 'string' ? { uid: bounded(body.request.uid) } : {}
 }
 
+/** Log fields taken from the request are cut to this many characters (a name can be megabytes). */
+export const maxLogField = 256
+
+function bounded (value: string, max = maxLogField): string {
+  return value.length <= max ? value : `${value.slice(0, max)}… (${value.length} characters)`
+}
+
+/**
+ * Identifiers for the admission log line. Reads the raw object (an UPDATE's or DELETE's is never
+ * shape-checked), so every field is type-checked here and cut to a bounded length.
+ */
 function admissionIds (request: AdmissionRequest): Record<string, unknown> {
-  const metadata = (request.object?.metadata ?? {}) as {
-    name?: unknown
-    generateName?: unknown
-    ownerReferences?: Array<{ kind?: unknown, name?: unknown, controller?: unknown }>
-  }
-  const owner = Array.isArray(metadata.ownerReferences)
-    ? metadata.ownerReferences.find(ref => ref.controller === true) ?? metadata.ownerReferences[0]
-    : undefined
-  const ids: Record<string, unknown> = { uid: request.uid, namespace: request.namespace }
+  const metadata = isRecord(request.object?.metadata) ? request.object.metadata : {}
+  const refs = Array.isArray(metadata.ownerReferences) ? metadata.ownerReferences.filter(isRecord) : []
+  const owner = refs.find(ref => ref.controller === true) ?? refs[0]
+  const ids: Record<string, unknown> = { uid: bounded(request.uid) }
+  if (request.namespace !== undefined) ids.namespace = bounded(request.namespace)
   // Pods made by controllers have no name yet at CREATE: their generateName identifies them.
   const name = typeof metadata.name === 'string' && metadata.name !== '' ? metadata.name : request.name
-  if (name !== undefined && name !== '') ids.name = name
-  else if (typeof metadata.generateName === 'string') ids.generateName = metadata.generateName
+  if (name !== undefined && name !== '') ids.name = bounded(name)
+  else if (typeof metadata.generateName === 'string') ids.generateName = bounded(metadata.generateName)
   ids.operation = request.operation
-  if (owner !== undefined && typeof owner.kind === 'string' && typeof owner.name === 'string') ids.owner = `${owner.kind}/${owner.name}`
-  if (request.resource !== undefined) ids.resource = request.resource.resource
+  if (owner !== undefined && typeof owner.kind === 'string' && typeof owner.name === 'string') ids.owner = bounded(`${owner.kind}/${owner.name}`)
+  if (request.resource !== undefined) ids.resource = bounded(request.resource.resource)
   if (request.dryRun === true) ids.dryRun = true
   return ids
 }

@@ -10,7 +10,8 @@ import { matchWebhook } from '../core/webhook-selectors.js'
 import type { WorkloadRef } from '../core/workload.js'
 import { isRecord } from '../shared/records.js'
 import type { JsonRecord } from '../shared/records.js'
-import { declaredWorkload, describeWorkload, getPath, injectOffline, parseSources, podOf, templatePaths } from './templates.js'
+import { checkPodShape } from '../core/pod-shape.js'
+import { declaredWorkload, describeWorkload, getPath, injectOffline, malformedMessage, parseSources, podOf, templatePaths } from './templates.js'
 import type { ManifestOptions, Source } from './templates.js'
 
 /** What `explain` says of one workload; rendered as text, or given as is with -o json/yaml. */
@@ -44,8 +45,13 @@ export function explainManifests (sources: readonly Source[], options: ManifestO
     const path = templatePaths[kind]
     const template = path === undefined ? undefined : getPath(doc, path)
     if (!isRecord(template)) return
+    const checked = checkPodShape(podOf(doc, kind, template, options))
+    if (!checked.ok) {
+      errors.push(`${describeWorkload(doc, kind, options)} (${where}): rejected: ${malformedMessage(checked)}`)
+      return
+    }
     try {
-      explanations.push(explainPod(podOf(doc, kind, template, options), describeWorkload(doc, kind, options), where, options, declaredWorkload(doc, kind)))
+      explanations.push(explainPod(checked.value, describeWorkload(doc, kind, options), where, options, declaredWorkload(doc, kind)))
     } catch (err) {
       errors.push(`${where}: cannot explain: the object is malformed (${err instanceof Error ? err.message : String(err)})`)
     }

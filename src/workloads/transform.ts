@@ -12,7 +12,8 @@ import { editDocument } from '../yaml/edit.js'
 import { renderDocument } from '../yaml/emit.js'
 import { readDocuments } from '../yaml/read.js'
 import type { ReadDocument } from '../yaml/read.js'
-import { checkDocument, declaredWorkload, describeWorkload, getPath, injectOffline, podOf, setPath, templateOf, templatePaths } from './templates.js'
+import { checkPodShape } from '../core/pod-shape.js'
+import { checkDocument, declaredWorkload, describeWorkload, getPath, injectOffline, malformedMessage, podOf, setPath, templateOf, templatePaths } from './templates.js'
 import type { ManifestOptions, Source } from './templates.js'
 
 export interface ManifestOutcome {
@@ -100,8 +101,13 @@ function transformObject (doc: JsonRecord, where: string, operation: Operation, 
   if (path === undefined) return doc
   const template = getPath(doc, path)
   if (!isRecord(template)) return doc
-  const pod = podOf(doc, kind, template, options)
   const label = describeWorkload(doc, kind, options)
+  const checked = checkPodShape(podOf(doc, kind, template, options))
+  if (!checked.ok) {
+    errors.push(`${label} (${where}): rejected: ${malformedMessage(checked)}`)
+    return doc
+  }
+  const pod = checked.value
   if (operation === 'uninject') {
     const status = readStatus(pod)
     if (status === undefined) return doc

@@ -128,8 +128,9 @@ t.test('an already injected pod gives no patch', async t => {
 
 t.test('podToInject drops managedFields without touching the request', async t => {
   const review = parsed(samplePod())
-  const pod = podToInject(review.request)
-  t.equal(pod?.metadata?.managedFields, undefined)
+  const input = podToInject(review.request)
+  if (input.kind !== 'pod') throw new Error(`the sample pod is not injectable: ${input.kind}`)
+  t.equal(input.pod.metadata?.managedFields, undefined)
   t.ok((review.request.object?.metadata as { managedFields?: unknown }).managedFields, 'the request is unchanged')
 })
 

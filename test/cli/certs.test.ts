@@ -47,11 +47,29 @@ t.test('never overwrites existing files without --force', async t => {
   t.equal(leaf.checkHost('sidecar-injector.sidecar-injector.svc'), 'sidecar-injector.sidecar-injector.svc', 'default Service and namespace')
 })
 
+t.test('an output directory that cannot be made is an error, not an endless loop', async t => {
+  // The error goes to the CLI's error handler (src/cli/errors.ts), which words it for the user.
+  await t.rejects(run(['--out', '/proc/sidecar-injector-test/x'], captureIo(tmpdir())), { code: 'ENOENT' })
+})
+
+t.test('the largest --days and a wildcard --dns name are accepted', async t => {
+  const cwd = mkdtempSync(join(tmpdir(), 'certs-'))
+  t.equal(await run(['--out', '.', '--days', '3650', '--dns', '*.example.com'], captureIo(cwd)), 0)
+  const leaf = new X509Certificate(readFileSync(join(cwd, 'tls.crt')))
+  t.match(leaf.subjectAltName, /DNS:\*\.example\.com/)
+})
+
 t.test('bad flags are usage errors', async t => {
   const io = captureIo(tmpdir())
   await t.rejects(run([], io), UsageError)
   await t.rejects(run(['--out', 'x', '--ip', 'nope'], io), /not an IP address/)
-  await t.rejects(run(['--out', 'x', '--days', '0'], io), /--days must be a positive number/)
+  for (const days of ['0', '-1', '1.5', '3651', '1e9', 'NaN']) {
+    await t.rejects(run(['--out', 'x', `--days=${days}`], io), /--days must be a whole number from 1 to 3650/, `--days ${days}`)
+  }
+  for (const [flag, value] of [['--service', 'Bad_Name'], ['--service', 'a'.repeat(64)], ['--namespace', '-x'], ['--namespace', ''],
+    ['--cluster-domain', 'cluster..local'], ['--dns', 'a b.example'], ['--dns', `${'a.'.repeat(127)}a`], ['--dns', 'x.*.example']]) {
+    await t.rejects(run(['--out', 'x', `${flag as string}=${value as string}`], io), new RegExp(`${flag as string} must be an RFC 1123`), `${flag as string} ${(value as string).slice(0, 20)}`)
+  }
   await t.rejects(run(['--out', 'x', '--key-type', 'dsa'], io), /--key-type must be/)
   await t.rejects(run(['--out', 'x', '--bogus'], io), UsageError)
   t.equal(await run(['--help'], io), 0)

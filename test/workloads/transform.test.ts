@@ -199,3 +199,24 @@ t.test('the examples are what the CLI produces', async t => {
     t.equal(result.output, readFileSync(expected, 'utf8'), `examples/bookinfo/injected/${file} (make examples regenerates it)`)
   }
 })
+
+t.test('the CLI checks the pod shape as the webhook does: malformed-pod with the path, no throw', async t => {
+  const cases: Array<[string, string]> = [
+    ['apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  labels: {app: 7}\nspec:\n  containers: [{name: a, image: x}]\n', 'metadata.labels.app must be a string'],
+    ['apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  template:\n    spec:\n      containers: [null]\n', 'spec.containers[0] must be an object'],
+    ['apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: a, image: x, env: {SECRET: hunter2}}]\n', 'spec.containers[0].env must be a list']
+  ]
+  for (const operation of ['inject', 'uninject'] as const) {
+    for (const [text, message] of cases) {
+      const result = transformManifests([{ name: 'm.yaml', text }], operation, options())
+      t.equal(result.output, '', `${operation}: nothing written`)
+      t.match(result.errors, [new RegExp(`rejected: malformed-pod: ${message.replace(/[.[\]]/g, '\\$&')}`)], `${operation}: ${message}`)
+      t.notMatch(result.errors.join('\n'), /hunter2/, 'the value is not echoed')
+    }
+  }
+  const explained = explainManifests([{ name: 'm.yaml', text: cases[0]?.[0] ?? '' }], options())
+  t.match(explained.errors, [/malformed-pod: metadata\.labels\.app must be a string/])
+  const nulls = transformManifests([{ name: 'n.yaml', text: 'apiVersion: v1\nkind: Pod\nmetadata: {name: p, annotations: null}\nspec:\n  initContainers: null\n  containers: [{name: a, image: x, env: null}]\n' }], 'inject', options())
+  t.same(nulls.errors, [], 'null lists and maps are empty, not errors')
+  t.match(nulls.output, /istio-proxy/)
+})
