@@ -17,5 +17,8 @@ function findRoot (): string {
 
 export const repoRoot = findRoot()
 
-/** The built CLI (`npm run build`); the e2e suite runs the webhook exactly as users do. */
-export const cliPath = join(repoRoot, 'dist', 'cli.js')
+/**
+ * The built CLI as it ships (`npm run build`: the esbuild bundle the image, bin/ and package.json's bin
+ * run), so that the e2e suite runs the webhook exactly as users do.
+ */
+export const cliPath = join(repoRoot, 'dist', 'bundle', 'cli.js')
