@@ -4,7 +4,7 @@
 import type { ClusterFacts, InjectorConfig, Pod } from '../core/types.js'
 import { inject } from '../core/inject.js'
 import { diffPatch, encodePatch } from '../core/patch.js'
-import { checkPodShape } from '../core/pod-shape.js'
+import { checkPodShape, malformedPodMessage } from '../core/pod-shape.js'
 import { allowed, patched, rejected, toReview } from './responses.js'
 import type { AdmissionRequest, AdmissionReviewRequest, AdmissionReviewResponse } from './types.js'
 
@@ -60,8 +60,7 @@ export function reviewAdmission (
     return verdict(toReview(apiVersion, allowed(request.uid)), 'allowed', input.reason, message)
   }
   if (input.kind === 'malformed') {
-    // The path, never the value: values can be secrets, and can be megabytes.
-    const message = `malformed-pod: request.object${input.path === '' || input.path.startsWith('[') ? '' : '.'}${input.path} must be ${input.expected}`
+    const message = malformedPodMessage(input, 'request.object')
     return verdict(toReview(apiVersion, rejected(request.uid, message)), 'rejected', 'malformed-pod', message)
   }
   const { pod } = input

@@ -111,6 +111,17 @@ export type ShapeCheck<T> =
   | { ok: false, path: string, expected: string }
 
 /** Checks a pod; on success `value` is the pod with null fields left out (the input is never mutated). */
+/**
+ * The malformed-pod sentence, one wording for the webhook and the CLI: the path (under `root`, e.g.
+ * `request.object`) and the type wanted — never the value, which can be a secret or megabytes long.
+ */
+export function malformedPodMessage (problem: { path: string, expected: string }, root = ''): string {
+  const where = root === ''
+    ? (problem.path === '' ? 'the object' : problem.path)
+    : `${root}${problem.path === '' || problem.path.startsWith('[') ? '' : '.'}${problem.path}`
+  return `malformed-pod: ${where} must be ${problem.expected}`
+}
+
 export function checkPodShape (object: unknown): ShapeCheck<Pod> {
   return checkShape<Pod>(object, podShape, '')
 }

@@ -10,8 +10,8 @@ import { matchWebhook } from '../core/webhook-selectors.js'
 import type { WorkloadRef } from '../core/workload.js'
 import { isRecord } from '../shared/records.js'
 import type { JsonRecord } from '../shared/records.js'
-import { checkPodShape } from '../core/pod-shape.js'
-import { declaredWorkload, describeWorkload, getPath, injectOffline, malformedMessage, parseSources, podOf, templatePaths } from './templates.js'
+import { checkPodShape, malformedPodMessage } from '../core/pod-shape.js'
+import { declaredWorkload, describeWorkload, getPath, injectOffline, parseSources, podOf, templatePaths } from './templates.js'
 import type { ManifestOptions, Source } from './templates.js'
 
 /** What `explain` says of one workload; rendered as text, or given as is with -o json/yaml. */
@@ -47,7 +47,7 @@ export function explainManifests (sources: readonly Source[], options: ManifestO
     if (!isRecord(template)) return
     const checked = checkPodShape(podOf(doc, kind, template, options))
     if (!checked.ok) {
-      errors.push(`${describeWorkload(doc, kind, options)} (${where}): rejected: ${malformedMessage(checked)}`)
+      errors.push(`${describeWorkload(doc, kind, options)} (${where}): rejected: ${malformedPodMessage(checked)}`)
       return
     }
     try {

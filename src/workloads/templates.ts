@@ -74,11 +74,6 @@ export function checkDocument (read: ReadDocument, name: string, errors: string[
   return value
 }
 
-/** The same words as the webhook's malformed-pod answer; the path is the pod's (a template's for workloads). */
-export function malformedMessage (problem: { path: string, expected: string }): string {
-  return `malformed-pod: ${problem.path === '' ? 'the object' : problem.path} must be ${problem.expected}`
-}
-
 export type OfflineResult = InjectResult | { outcome: 'skipped', decision: { inject: false, reason: 'not-selected', message: string }, warnings: string[] }
 
 /** inject(), preceded by the webhook's selectors when the namespace's labels are known. */

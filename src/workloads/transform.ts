@@ -12,8 +12,8 @@ import { editDocument } from '../yaml/edit.js'
 import { renderDocument } from '../yaml/emit.js'
 import { readDocuments } from '../yaml/read.js'
 import type { ReadDocument } from '../yaml/read.js'
-import { checkPodShape } from '../core/pod-shape.js'
-import { checkDocument, declaredWorkload, describeWorkload, getPath, injectOffline, malformedMessage, podOf, setPath, templateOf, templatePaths } from './templates.js'
+import { checkPodShape, malformedPodMessage } from '../core/pod-shape.js'
+import { checkDocument, declaredWorkload, describeWorkload, getPath, injectOffline, podOf, setPath, templateOf, templatePaths } from './templates.js'
 import type { ManifestOptions, Source } from './templates.js'
 
 export interface ManifestOutcome {
@@ -104,7 +104,7 @@ function transformObject (doc: JsonRecord, where: string, operation: Operation, 
   const label = describeWorkload(doc, kind, options)
   const checked = checkPodShape(podOf(doc, kind, template, options))
   if (!checked.ok) {
-    errors.push(`${label} (${where}): rejected: ${malformedMessage(checked)}`)
+    errors.push(`${label} (${where}): rejected: ${malformedPodMessage(checked)}`)
     return doc
   }
   const pod = checked.value

@@ -17,6 +17,7 @@ import type { AdmissionReviewRequest } from '../../src/admission/types.js'
 import { validateConfig } from '../../src/core/config.js'
 import { inject } from '../../src/core/inject.js'
 import { transformManifests } from '../../src/workloads/transform.js'
+import { reviewFor } from '../helpers/webhook.js'
 import type { InjectorConfig, Pod } from '../../src/core/types.js'
 import { findAllowance, keyOf, loadAllowList } from './lib/allow-list.js'
 import type { Allowance, Mode } from './lib/allow-list.js'
@@ -85,19 +86,9 @@ function applied (pod: Pod, response: { allowed: boolean, patch?: string, status
 
 async function webhook (w: Workload, config: InjectorConfig, oracle: Oracle): Promise<{ ours: Outcome, istio: Outcome }> {
   const { pod, namespace } = controllerPod(w)
-  const review = {
-    apiVersion: 'admission.k8s.io/v1',
-    kind: 'AdmissionReview',
-    request: {
-      uid: '5f0c6a4e-3b1d-4e8a-9c2f-7d1e0b9a8c6d',
-      kind: { group: '', version: 'v1', kind: 'Pod' },
-      resource: { group: '', version: 'v1', resource: 'pods' },
-      operation: 'CREATE',
-      namespace,
-      object: pod
-    }
-  }
-  const ours = applied(pod, reviewAdmission(review as AdmissionReviewRequest, config).review.response)
+  // A controller's CREATE, as the API server sends it to both webhooks.
+  const review = reviewFor(pod, { namespace, uid: '5f0c6a4e-3b1d-4e8a-9c2f-7d1e0b9a8c6d' })
+  const ours = applied(pod, reviewAdmission(review as unknown as AdmissionReviewRequest, config).review.response)
   const istio = applied(pod, await oracle.review(review))
   return { ours, istio }
 }
