@@ -4,11 +4,11 @@
 // https://github.com/kubernetes/apimachinery/blob/master/pkg/api/validation/objectmeta.go), but a
 // mutating webhook sees the pod before that check, so larger values reach us and are refused here.
 // The `yaml` package's duplicate-key check compares every key with every other (quadratic: a map of
-// 40,000 keys blocked the event loop for 12 s), so it is turned off and duplicates are found with a
-// Set per map instead. V8's JSON.parse is iterative, but recursive walks (JSON.stringify, clones,
-// diffs) overflow the stack from ~10,000 levels, hence the depth cap.
+// 40,000 keys blocked the event loop for 12 s), so it is turned off: a repeated key takes the last
+// value, as in Istio (sigs.k8s.io/yaml) and in JSON.parse. V8's JSON.parse is iterative, but recursive
+// walks (JSON.stringify, clones, diffs) overflow the stack from ~10,000 levels, hence the depth cap.
 import { isMap, isSeq, parseDocument } from 'yaml'
-import type { Node as YamlNode } from 'yaml'
+import type { Tags, Node as YamlNode } from 'yaml'
 
 /** The API server's limit for all annotations of an object together, in bytes. */
 export const maxAnnotationBytes = 256 * 1024
@@ -33,7 +33,18 @@ export function parseJsonAnnotation (text: string): AnnotationValue {
   return checkDepth(value)
 }
 
-/** YAML (JSON first, which is both faster and linear) with the size and depth caps and linear duplicate keys. */
+/**
+ * The YAML 1.1 tags go-yaml v2 resolves when decoding into untyped values: not sexagesimal numbers
+ * (`1:20`) nor timestamps, which stay strings there.
+ */
+function goYamlTags (tags: Tags): Tags {
+  return tags.filter(t => typeof t === 'string' ? !['intTime', 'floatTime', 'timestamp'].includes(t) : t.format !== 'TIME' && t.tag !== 'tag:yaml.org,2002:timestamp')
+}
+
+/**
+ * YAML (JSON first, which is both faster and linear) with the size and depth caps. YAML 1.1, as Istio
+ * reads proxy.istio.io/config (sigs.k8s.io/yaml, go-yaml v2): `yes`, `on` are booleans, `0x10` a number.
+ */
 export function parseYamlAnnotation (text: string): AnnotationValue {
   const size = checkSize(text)
   if (size !== undefined) return size
@@ -43,7 +54,7 @@ export function parseYamlAnnotation (text: string): AnnotationValue {
     // not JSON: YAML below
   }
   try {
-    const doc = parseDocument(text, { uniqueKeys: false, prettyErrors: false })
+    const doc = parseDocument(text, { uniqueKeys: false, prettyErrors: false, version: '1.1', customTags: goYamlTags })
     const error = doc.errors[0]
     if (error !== undefined) return { ok: false, reason: `not valid YAML or JSON: ${firstLine(error.message)}` }
     const nested = checkNodes(doc.contents)
@@ -74,7 +85,7 @@ function checkDepth (value: unknown): AnnotationValue {
   return { ok: true, value }
 }
 
-/** Duplicate keys in any map of the YAML tree, and depth, found in one iterative pass. */
+/** The depth of the YAML tree, found in one iterative pass before it is turned into objects. */
 function checkNodes (root: unknown): string | undefined {
   const nodes: unknown[] = [root]
   const depths: number[] = [1]
@@ -83,11 +94,9 @@ function checkNodes (root: unknown): string | undefined {
     const depth = depths.pop() as number
     if (depth > maxAnnotationDepth) return `nests deeper than ${maxAnnotationDepth} levels`
     if (isMap(node)) {
-      const keys = new Set<string>()
       for (const pair of node.items) {
-        const key = String((pair.key as { value?: unknown } | null)?.value ?? pair.key)
-        if (keys.has(key)) return `has the key ${JSON.stringify(key.slice(0, 64))} twice in one map`
-        keys.add(key)
+        // A list or map as a key has no JSON form (Istio's YAML-to-JSON step refuses it too).
+        if (isMap(pair.key) || isSeq(pair.key)) return 'has a key that is a list or a map'
         nodes.push(pair.value)
         depths.push(depth + 1)
       }

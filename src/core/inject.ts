@@ -158,9 +158,17 @@ function recordChanges (restore: Restore, field: 'labels' | 'annotations', befor
   if (Object.keys(changes).length > 0) restore[field] = changes
 }
 
-/** Istio's message shape: `invalid value '<v>' for annotation '<name>': <reason>`, all of them at once. */
+/**
+ * Istio's message shape: `invalid value '<v>' for annotation '<name>': <reason>`, all of them at once;
+ * a problem in a field of a structured value names the field instead of quoting the value.
+ */
 export function formatProblems (problems: readonly AnnotationProblem[]): string {
-  return problems.map(p => `invalid value '${shorten(p.value)}' for annotation '${p.annotation}': ${p.reason}`).join('; ')
+  return problems.map(p => {
+    if (p.field === undefined) return `invalid value '${shorten(p.value)}' for annotation '${p.annotation}': ${p.reason}`
+    return p.field === ''
+      ? `invalid value for annotation '${p.annotation}': ${p.reason}`
+      : `invalid value for annotation '${p.annotation}': field ${p.field}: ${p.reason}`
+  }).join('; ')
 }
 
 /** Values are quoted at most this long: a rejection must not carry a 256 KiB annotation back. */

@@ -7,6 +7,7 @@ import type { V1Volume, V1VolumeMount } from '@kubernetes/client-node'
 import { isRecord } from '../shared/records.js'
 import { annotations } from './annotations.js'
 import { parseJsonAnnotation, parseYamlAnnotation } from './annotation-value.js'
+import { enumName, readProxyConfig } from './proxy-config.js'
 import { revisionName } from './config.js'
 import { parseGoBool } from '../capture/values.js'
 import {
@@ -250,11 +251,18 @@ class AnnotationReader {
     this.reject(key, value, `${reasons.join('; ')} (supported: ${supportedTemplates.join(', ')})`)
   }
 
+  /**
+   * sidecar.istio.io/nativeSidecar as Istio's template reads it: exactly "false" means classic, an
+   * empty value means the default, and any other value native ("False", "0" and "no" included), so
+   * those are warned about (docs/istio-compatibility.md).
+   */
   nativeMode (config: InjectorConfig, facts: ClusterFacts): { native: boolean, nativeSource: NativeSource } {
     const value = this.values[annotations.nativeSidecar]
-    if (value === 'true' || value === 'false') return { native: value === 'true', nativeSource: 'annotation' }
-    if (value !== undefined) {
-      this.warnings.push(`ignoring invalid value '${value}' for annotation ${annotations.nativeSidecar} (must be "true" or "false")`)
+    if (value !== undefined && value !== '') {
+      if (value !== 'true' && value !== 'false') {
+        this.warnings.push(`annotation ${annotations.nativeSidecar} is neither "true" nor "false": native sidecar mode, as with Istio, where only "false" turns it off`)
+      }
+      return { native: value !== 'false', nativeSource: 'annotation' }
     }
     if (config.nativeSidecars !== 'auto') return { native: config.nativeSidecars === 'true', nativeSource: 'config' }
     const known = facts.nativeSidecarsSupported
@@ -288,37 +296,31 @@ class AnnotationReader {
     return out
   }
 
+  /**
+   * proxy.istio.io/config as Istio reads it: the whole ProxyConfig is decoded and validated
+   * (src/core/proxy-config.ts); a bad field refuses the pod, naming its path and not its value. Of
+   * the fields, three change what is injected; pilot-agent reads the others from the pod's annotations.
+   */
   proxyConfig (): PodProxyConfig {
     const key = annotations.proxyConfig
     const value = this.values[key]
     if (value === undefined) return {}
     const parsed = parseYamlAnnotation(value)
     if (!parsed.ok) {
-      this.reject(key, value, parsed.reason)
+      this.problems.push({ annotation: key, value, field: '', reason: parsed.reason })
       return {}
     }
-    const doc = parsed.value
-    if (doc === null || doc === undefined) return {}
-    if (!isRecord(doc)) {
-      this.reject(key, value, 'must be a ProxyConfig mapping')
-      return {}
+    const read = readProxyConfig(parsed.value)
+    for (const p of read.problems) this.problems.push({ annotation: key, value, field: p.field, reason: p.reason })
+    if (read.unknown.length > 0) {
+      this.warnings.push(`${key}: ${read.unknown.slice(0, 10).map(f => `'${f.slice(0, 64)}'`).join(', ')}${read.unknown.length > 10 ? ', …' : ''} ${read.unknown.length === 1 ? 'is not a ProxyConfig field' : 'are not ProxyConfig fields'}; ignored, as Istio does`)
     }
+    if (read.problems.length > 0) return {}
+    const { holdApplicationUntilProxyStarts: hold, interceptionMode: mode, proxyMetadata: metadata } = read.config
     const out: PodProxyConfig = {}
-    const hold = doc.holdApplicationUntilProxyStarts
-    if (hold !== undefined && typeof hold !== 'boolean') this.reject(key, value, 'holdApplicationUntilProxyStarts must be true or false')
-    else if (hold !== undefined) out.holdApplicationUntilProxyStarts = hold
-    const mode = doc.interceptionMode
-    if (mode !== undefined) out.interceptionMode = String(mode)
-    const metadata = doc.proxyMetadata
-    if (metadata !== undefined) {
-      if (!isRecord(metadata) || !Object.values(metadata).every(v => typeof v === 'string')) {
-        this.reject(key, value, 'proxyMetadata must map names to strings')
-      } else {
-        out.proxyMetadata = metadata as Record<string, string>
-      }
-    }
-    const ignored = Object.keys(doc).filter(k => !['holdApplicationUntilProxyStarts', 'interceptionMode', 'proxyMetadata'].includes(k))
-    if (ignored.length > 0) this.warnings.push(`${key}: fields ${ignored.join(', ')} are passed to the proxy at run time only`)
+    if (typeof hold === 'boolean') out.holdApplicationUntilProxyStarts = hold
+    if (mode !== undefined) out.interceptionMode = enumName('InboundInterceptionMode', mode)
+    if (isRecord(metadata)) out.proxyMetadata = metadata as Record<string, string>
     return out
   }
 

@@ -133,6 +133,11 @@ export interface AnnotationProblem {
   annotation: string
   value: string
   reason: string
+  /**
+   * For a structured value (proxy.istio.io/config): the path of the bad field, '' for the value as a
+   * whole. The message then names the field and does not quote the value.
+   */
+  field?: string
 }
 
 export type InjectResult =

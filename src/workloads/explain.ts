@@ -80,7 +80,7 @@ export function explainPod (pod: Pod, workload: string, source: string, options:
       reason: 'invalid-annotation',
       message: 'the pod would be refused: an annotation it sets is invalid',
       decision: { reason: result.decision.reason, message: result.decision.message },
-      problems: result.problems.map(p => ({ annotation: p.annotation, reason: p.reason }))
+      problems: result.problems.map(p => ({ annotation: p.annotation, reason: p.field === undefined || p.field === '' ? p.reason : `field ${p.field}: ${p.reason}` }))
     }
   }
   return {
