@@ -51,7 +51,7 @@ export function inject (pod: Pod, request: RequestInfo, config: InjectorConfig, 
   const restore: Restore = {}
 
   // Pods injected by Istio keep their user overrides only in proxy.istio.io/overrides.
-  const user = takeUserOverrides(base, previous.overridesFromAnnotation, problems, restore)
+  const user = takeUserOverrides(base, resolved.settings.native, previous.overridesFromAnnotation, problems, restore)
   // What a pod injected by istiod carried over is recorded, so that injecting again carries it again.
   const carried: NonNullable<Restore['carried']> = {}
   if (previous.carried.probers !== '') carried.probers = previous.carried.probers
@@ -192,7 +192,7 @@ interface UserContainers {
  * injection they are taken out of the pod and recorded in proxy.istio.io/overrides; on re-injection
  * they come back from that annotation.
  */
-function takeUserOverrides (pod: Pod, fromAnnotation: boolean, problems: AnnotationProblem[], restore: Restore): UserContainers {
+function takeUserOverrides (pod: Pod, native: boolean, fromAnnotation: boolean, problems: AnnotationProblem[], restore: Restore): UserContainers {
   const containers = pod.spec?.containers ?? []
   const initContainers = pod.spec?.initContainers ?? []
   const isOverride = (list: 'containers' | 'initContainers', c: V1Container): boolean =>
@@ -211,15 +211,19 @@ function takeUserOverrides (pod: Pod, fromAnnotation: boolean, problems: Annotat
       else problems.push({ annotation: annotations.overrides, value: text, reason: read.reason })
     }
   } else {
-    const places = (list: 'containers' | 'initContainers', items: V1Container[]): Array<{ list: typeof list, index: number }> =>
-      items.flatMap((c, index) => isOverride(list, c) ? [{ list, index }] : [])
-    const userProxy = containers.filter(c => isOverride('containers', c))
-    const userInit = initContainers.filter(c => isOverride('initContainers', c))
-    if (userProxy.length > 0) recorded.containers = userProxy
-    if (userInit.length > 0) recorded.initContainers = userInit
+    const places = (list: 'containers' | 'initContainers', items: V1Container[]): NonNullable<Restore['overrides']> =>
+      items.flatMap((c, index) => isOverride(list, c) ? [{ list, index, name: c.name, ...autoImage(c) }] : [])
+    // Recorded as istiod records them: under the list the injected container is in (in native mode
+    // the proxy is an init container), without `image: auto`.
+    const userProxy = containers.filter(c => isOverride('containers', c)).map(withoutAutoImage)
+    const userInit = initContainers.filter(c => isOverride('initContainers', c)).map(withoutAutoImage)
+    const asContainers = native ? [] : userProxy
+    const asInit = native ? [...userInit, ...userProxy] : userInit
+    if (asContainers.length > 0) recorded.containers = asContainers
+    if (asInit.length > 0) recorded.initContainers = asInit
     if (userProxy.length + userInit.length > 0) {
       out.overridesJson = JSON.stringify(recorded)
-      // Where they stood, so that uninject puts them back in place.
+      // Where they stood and what was left out, so that uninject puts them back as they were.
       restore.overrides = [...places('containers', containers), ...places('initContainers', initContainers)]
     }
   }
@@ -231,13 +235,25 @@ function takeUserOverrides (pod: Pod, fromAnnotation: boolean, problems: Annotat
   return out
 }
 
+/** `image: auto` means "the injected image": istiod leaves it out of proxy.istio.io/overrides. */
+function withoutAutoImage (c: V1Container): V1Container {
+  if (c.image !== 'auto') return c
+  const { image: _auto, ...rest } = c
+  return rest as V1Container
+}
+
+/** Where `image: auto` stood among the container's keys, for uninject to put it back in place. */
+function autoImage (c: V1Container): { image?: { value: string, at: number } } {
+  return c.image === 'auto' ? { image: { value: 'auto', at: Object.keys(c).indexOf('image') } } : {}
+}
+
 // Lists merged by a key, as a strategic merge patch does for these container fields.
 const mergeKeys: Record<string, string> = { env: 'name', volumeMounts: 'mountPath', ports: 'containerPort' }
 
 /** The user's container over ours: maps merge, keyed lists merge by key, other lists replace; `image: auto` keeps ours. */
 export function mergeContainer (injected: V1Container, user: V1Container): V1Container {
   const merged = mergeValue(injected, user, '') as V1Container
-  if (user.image === 'auto' && injected.image !== undefined) merged.image = injected.image
+  if ((user.image === 'auto' || user.image === undefined) && injected.image !== undefined) merged.image = injected.image
   return merged
 }
 

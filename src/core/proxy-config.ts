@@ -627,3 +627,73 @@ export function enumName (enumType: string, value: unknown): string {
   const found = Object.entries(names).find(([, n]) => n === value)
   return found?.[0] ?? String(value)
 }
+
+/** The fields istiod leaves out of PROXY_CONFIG when they equal DefaultProxyConfig's (cleanProxyConfig in template.go). */
+const cleaned: Record<string, unknown> = {
+  configPath: defaults.configPath,
+  binaryPath: defaults.binaryPath,
+  controlPlaneAuthPolicy: defaults.controlPlaneAuthPolicy,
+  serviceCluster: defaults.serviceCluster,
+  drainDuration: defaults.drainDuration,
+  terminationDrainDuration: 5_000_000_000n,
+  discoveryAddress: defaults.discoveryAddress,
+  proxyAdminPort: defaults.proxyAdminPort,
+  statNameLength: 189,
+  statusPort: defaults.statusPort
+}
+
+/**
+ * The pod's ProxyConfig fields as istiod writes them into the proxy's PROXY_CONFIG: proto JSON
+ * (durations "1.500s", 64-bit integers in quotes, enums by name), zero values of plain fields left out,
+ * and the fields equal to Istio's defaults left out.
+ * https://protobuf.dev/programming-guides/json/
+ */
+export function proxyConfigJson (config: Decoded): Record<string, unknown> {
+  const out = messageJson('ProxyConfig', config)
+  for (const [key, value] of Object.entries(cleaned)) {
+    if (config[key] === value) delete out[key]
+  }
+  return out
+}
+
+function messageJson (name: string, value: Decoded): Record<string, unknown> {
+  const spec = messages[name] ?? { fields: {} }
+  const oneofMembers = new Set(Object.values(spec.oneofs ?? {}).flat())
+  const out: Record<string, unknown> = {}
+  for (const [proto, type] of Object.entries(spec.fields)) {
+    const key = jsonName(proto)
+    if (!Object.hasOwn(value, key)) continue
+    const v = value[key]
+    if (type.startsWith('list:')) {
+      if (Array.isArray(v) && v.length > 0) out[key] = v.map(item => singularJson(type.slice(5), item))
+    } else if (type.startsWith('map:')) {
+      if (isRecord(v) && Object.keys(v).length > 0) out[key] = Object.fromEntries(Object.entries(v).map(([k, item]) => [k, singularJson(type.slice(4), item)]))
+    } else if (oneofMembers.has(proto) || !isZero(type, v)) {
+      out[key] = singularJson(type, v)
+    }
+  }
+  return out
+}
+
+/** Plain proto3 fields are written only when not zero; messages, wrappers and durations whenever set. */
+function isZero (type: FieldType, v: unknown): boolean {
+  if (type.startsWith('msg:') || type.endsWith('Value') || type === 'duration') return false
+  return v === '' || v === false || v === 0
+}
+
+function singularJson (type: FieldType, v: unknown): unknown {
+  if (type.startsWith('msg:')) return messageJson(type.slice(4), isRecord(v) ? v : {})
+  if (type.startsWith('enum:')) return enumName(type.slice(5), v) === String(v) ? v : enumName(type.slice(5), v)
+  if (type === 'duration') return typeof v === 'bigint' ? formatDuration(v) : v
+  if (type === 'int64' || type === 'Int64Value') return String(v)
+  if (typeof v === 'number' && !Number.isFinite(v)) return Number.isNaN(v) ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity'
+  return v
+}
+
+/** A duration as proto JSON writes it: seconds with 0, 3, 6 or 9 fraction digits, e.g. 90s, 1.500s. */
+export function formatDuration (nanos: bigint): string {
+  const sign = nanos < 0n ? '-' : ''
+  const abs = nanos < 0n ? -nanos : nanos
+  const fraction = (abs % second).toString().padStart(9, '0').replace(/(000)+$/, '')
+  return `${sign}${abs / second}${fraction === '' ? '' : `.${fraction}`}s`
+}

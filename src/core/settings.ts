@@ -7,7 +7,7 @@ import type { V1Volume, V1VolumeMount } from '@kubernetes/client-node'
 import { isRecord } from '../shared/records.js'
 import { annotations } from './annotations.js'
 import { parseJsonAnnotation, parseYamlAnnotation } from './annotation-value.js'
-import { enumName, readProxyConfig } from './proxy-config.js'
+import { enumName, proxyConfigJson, readProxyConfig } from './proxy-config.js'
 import { revisionName } from './config.js'
 import { parseGoBool } from '../capture/values.js'
 import {
@@ -32,6 +32,8 @@ export interface SidecarSettings {
   interceptionMode: InterceptionMode
   /** The ProxyConfig's interception mode (config, or proxy.istio.io/config): the sidecar.istio.io/interceptionMode annotation is not part of it. */
   proxyConfigInterceptionMode: string
+  /** The fields proxy.istio.io/config sets, in the proto JSON form of PROXY_CONFIG (src/core/proxy-config.ts). */
+  proxyConfigFields: Record<string, unknown>
   proxyImage: string
   initImage: string
   resources: Resources
@@ -103,6 +105,7 @@ export function resolveSettings (pod: Pod, config: InjectorConfig, facts: Cluste
     hold: config.holdApplicationUntilProxyStarts || proxyConfig.holdApplicationUntilProxyStarts === true,
     interceptionMode,
     proxyConfigInterceptionMode: proxyConfig.interceptionMode ?? config.capture.interceptionMode,
+    proxyConfigFields: proxyConfig.fields ?? {},
     proxyImage: image.proxy,
     // An explicit proxy image replaces the init image too: Istio's proxyImage annotation does the same.
     initImage: image.overridden ? image.proxy : config.images.init,
@@ -168,6 +171,8 @@ interface PodProxyConfig {
   holdApplicationUntilProxyStarts?: boolean
   interceptionMode?: string
   proxyMetadata?: Record<string, string>
+  /** All the fields set, as PROXY_CONFIG carries them. */
+  fields?: Record<string, unknown>
 }
 
 const supportedTemplates = ['sidecar']
@@ -298,8 +303,8 @@ class AnnotationReader {
 
   /**
    * proxy.istio.io/config as Istio reads it: the whole ProxyConfig is decoded and validated
-   * (src/core/proxy-config.ts); a bad field refuses the pod, naming its path and not its value. Of
-   * the fields, three change what is injected; pilot-agent reads the others from the pod's annotations.
+   * (src/core/proxy-config.ts); a bad field refuses the pod, naming its path and not its value. Three
+   * fields change what is injected; all of them go into the proxy's PROXY_CONFIG, as istiod writes it.
    */
   proxyConfig (): PodProxyConfig {
     const key = annotations.proxyConfig
@@ -317,7 +322,7 @@ class AnnotationReader {
     }
     if (read.problems.length > 0) return {}
     const { holdApplicationUntilProxyStarts: hold, interceptionMode: mode, proxyMetadata: metadata } = read.config
-    const out: PodProxyConfig = {}
+    const out: PodProxyConfig = { fields: proxyConfigJson(read.config) }
     if (typeof hold === 'boolean') out.holdApplicationUntilProxyStarts = hold
     if (mode !== undefined) out.interceptionMode = enumName('InboundInterceptionMode', mode)
     if (isRecord(metadata)) out.proxyMetadata = metadata as Record<string, string>

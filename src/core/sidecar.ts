@@ -144,10 +144,16 @@ function proxyEnv ({ settings, pod, workload }: ProxyInputs): V1EnvVar[] {
   return env
 }
 
-/** PROXY_CONFIG carries only the ProxyConfig fields that differ from the defaults, as istiod does. */
+/**
+ * PROXY_CONFIG carries the ProxyConfig fields that differ from the defaults, as istiod writes it: the
+ * pod's proxy.istio.io/config fields, with hold, interception mode and metadata as they were resolved
+ * from the config and the annotations.
+ */
 function proxyConfigOf (settings: SidecarSettings): Record<string, unknown> {
-  const out: Record<string, unknown> = {}
+  const { holdApplicationUntilProxyStarts: podHold, interceptionMode: _mode, proxyMetadata: _metadata, ...out } = settings.proxyConfigFields
+  // An explicit `false` in the pod's ProxyConfig is written as istiod writes it, unless the config holds anyway.
   if (settings.hold) out.holdApplicationUntilProxyStarts = true
+  else if (podHold !== undefined) out.holdApplicationUntilProxyStarts = podHold
   if (settings.proxyConfigInterceptionMode !== 'REDIRECT') out.interceptionMode = settings.proxyConfigInterceptionMode
   if (Object.keys(settings.proxyMetadata).length > 0) out.proxyMetadata = settings.proxyMetadata
   return out

@@ -21,8 +21,12 @@ export interface Restore {
   annotations?: Record<string, string | null>
   /** container → probe or lifecycle hook (readinessProbe, preStop, …) → the handler before rewriting. */
   probes?: Record<string, Record<string, Handler>>
-  /** Where the user's own istio-proxy / istio-init stood, to put them back (list and index). */
-  overrides?: Array<{ list: 'containers' | 'initContainers', index: number }>
+  /**
+   * Where the user's own istio-proxy / istio-init stood, to put them back: list, index, name (found by
+   * name in proxy.istio.io/overrides, where they may be under the other list) and the `image` left
+   * out of the annotation with the position of its key. Older records have neither name nor image.
+   */
+  overrides?: Array<{ list: 'containers' | 'initContainers', index: number, name?: string, image?: { value: string, at: number } }>
   /**
    * What a pod injected by istiod carried into our first injection, so that the next one carries it
    * again: the old proxy's app probers and scrape annotations, and (overrides: true) user overrides
@@ -82,8 +86,11 @@ function wellShaped (value: unknown): Restore | undefined {
   if (isRecord(value.probes) && Object.values(value.probes).every(c => isRecord(c) && Object.values(c).every(isRecord))) {
     out.probes = value.probes as NonNullable<Restore['probes']>
   }
+  const atIndex = (v: unknown): boolean => Number.isInteger(v) && (v as number) >= 0
   if (Array.isArray(value.overrides) && value.overrides.every(o => isRecord(o) &&
-      (o.list === 'containers' || o.list === 'initContainers') && Number.isInteger(o.index) && (o.index as number) >= 0)) {
+      (o.list === 'containers' || o.list === 'initContainers') && atIndex(o.index) &&
+      (o.name === undefined || typeof o.name === 'string') &&
+      (o.image === undefined || (isRecord(o.image) && typeof o.image.value === 'string' && atIndex(o.image.at))))) {
     out.overrides = value.overrides as NonNullable<Restore['overrides']>
   }
   const c = value.carried
@@ -219,8 +226,25 @@ function putBackOverrides (pod: Pod, places: NonNullable<Restore['overrides']>, 
   // An edited, unreadable annotation: the containers cannot be put back (inject() refuses the pod).
   if (!recorded.ok) return
   const queue = { containers: [...recorded.value.containers ?? []], initContainers: [...recorded.value.initContainers ?? []] }
-  for (const { list, index } of places) {
-    const item = queue[list].shift()
-    if (item !== undefined) lists[list] = [...lists[list].slice(0, index), item, ...lists[list].slice(index)]
+  for (const { list, index, name, image } of places) {
+    let item: V1Container | undefined
+    if (name === undefined) {
+      item = queue[list].shift()
+    } else {
+      // By name, from either list: in native mode the proxy is recorded under initContainers.
+      const from = queue[list].some(c => c.name === name) ? list : list === 'containers' ? 'initContainers' : 'containers'
+      const at = queue[from].findIndex(c => c.name === name)
+      if (at >= 0) item = queue[from].splice(at, 1)[0]
+    }
+    if (item === undefined) continue
+    if (image !== undefined) item = withKeyAt(item, 'image', image.value, image.at)
+    lists[list] = [...lists[list].slice(0, index), item, ...lists[list].slice(index)]
   }
+}
+
+/** The container with `key: value` put back as its `at`-th key, where it was written. */
+function withKeyAt (c: V1Container, key: string, value: unknown, at: number): V1Container {
+  const entries = Object.entries(c).filter(([k]) => k !== key)
+  entries.splice(Math.min(at, entries.length), 0, [key, value])
+  return Object.fromEntries(entries) as unknown as V1Container
 }
