@@ -24,7 +24,7 @@ interface MessageSpec {
 }
 
 /** The enums ProxyConfig uses: value name → number. */
-const enums: Record<string, Record<string, number>> = {
+export const enums: Record<string, Record<string, number>> = {
   AuthenticationPolicy: { NONE: 0, MUTUAL_TLS: 1, INHERIT: 1000 },
   TraceContext: { UNSPECIFIED: 0, W3C_TRACE_CONTEXT: 1, GRPC_BIN: 2, CLOUD_TRACE_CONTEXT: 3, B3: 4 },
   ForwardClientCertDetails: { UNDEFINED: 0, SANITIZE: 1, FORWARD_ONLY: 2, APPEND_FORWARD: 3, SANITIZE_SET: 4, ALWAYS_FORWARD_ONLY: 5 },
@@ -397,8 +397,9 @@ function join (path: string, key: string): string {
   return path === '' ? key : `${path}.${key}`
 }
 
+// µs is the micro sign (U+00B5), μs the Greek mu (U+03BC): Go accepts both.
 const unitNanos: Record<string, bigint> = {
-  ns: 1n, us: 1_000n, 'µs': 1_000n, 'μs': 1_000n, ms: 1_000_000n, s: 1_000_000_000n, m: 60_000_000_000n, h: 3_600_000_000_000n
+  ns: 1n, us: 1_000n, µs: 1_000n, μs: 1_000n, ms: 1_000_000n, s: 1_000_000_000n, m: 60_000_000_000n, h: 3_600_000_000_000n
 }
 const maxDuration = 2n ** 63n
 

@@ -1,8 +1,9 @@
 // `make conformance`: our injector against Istio's own (istio.io/istio/pkg/kube/inject, built by
 // scripts/build-istio-oracle.sh), on every test fixture, every example and every pod-bearing workload
 // of Istio's samples/, both paths (offline kube-inject; the webhook with the Pods a controller
-// creates), classic and native. Each pod template is compared property by property; a difference
-// fails unless test/istio-oracle/allow-list.yaml lists it with its reason. Prints the agreement table.
+// creates, sent over HTTPS to our real server and over HTTP to Istio's), classic and native. Each pod
+// template is compared property by property; a difference fails unless
+// test/istio-oracle/allow-list.yaml lists it with its reason. Prints the agreement table.
 // CONFORMANCE_WRITE_DOC=1 also rewrites the generated part of docs/istio-compatibility.md.
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { isDeepStrictEqual } from 'node:util'
@@ -12,8 +13,6 @@ import jsonPatch from 'fast-json-patch'
 import type { Operation } from 'fast-json-patch'
 import t from 'tap'
 import { parseAllDocuments, stringify } from 'yaml'
-import { reviewAdmission } from '../../src/admission/review.js'
-import type { AdmissionReviewRequest } from '../../src/admission/types.js'
 import { validateConfig } from '../../src/core/config.js'
 import { inject } from '../../src/core/inject.js'
 import { transformManifests } from '../../src/workloads/transform.js'
@@ -27,6 +26,8 @@ import { controllerPod, templateOf, workloadsIn } from './lib/corpus.js'
 import type { Workload } from './lib/corpus.js'
 import { istioModuleDir, repoRoot, startOracle } from './lib/oracle.js'
 import type { Oracle } from './lib/oracle.js'
+import { startOurWebhook } from './lib/our-webhook.js'
+import type { AdmissionAnswer, OurWebhook } from './lib/our-webhook.js'
 import { renderSection, agreementTable } from './lib/report.js'
 import type { CaseResult } from './lib/report.js'
 
@@ -71,7 +72,7 @@ async function offline (w: Workload, config: InjectorConfig, oracle: Oracle): Pr
   return { ours, istio }
 }
 
-function applied (pod: Pod, response: { allowed: boolean, patch?: string, status?: { message?: string } }): Outcome {
+function applied (pod: Pod, response: AdmissionAnswer): Outcome {
   if (!response.allowed) return { outcome: 'rejected', message: response.status?.message ?? '' }
   if (response.patch === undefined) return { outcome: 'skipped', message: 'allowed without a patch' }
   const ops = JSON.parse(Buffer.from(response.patch, 'base64').toString('utf8')) as Operation[]
@@ -84,11 +85,11 @@ function applied (pod: Pod, response: { allowed: boolean, patch?: string, status
   return { outcome: 'injected', template: { metadata: patched.metadata as Obj, spec: patched.spec as Obj } }
 }
 
-async function webhook (w: Workload, config: InjectorConfig, oracle: Oracle): Promise<{ ours: Outcome, istio: Outcome }> {
+async function webhook (w: Workload, server: OurWebhook, oracle: Oracle): Promise<{ ours: Outcome, istio: Outcome }> {
   const { pod, namespace } = controllerPod(w)
-  // A controller's CREATE, as the API server sends it to both webhooks.
+  // A controller's CREATE, as the API server sends it to both webhooks: each over its own socket.
   const review = reviewFor(pod, { namespace, uid: '5f0c6a4e-3b1d-4e8a-9c2f-7d1e0b9a8c6d' })
-  const ours = applied(pod, reviewAdmission(review as unknown as AdmissionReviewRequest, config).review.response)
+  const ours = applied(pod, await server.review(review))
   const istio = applied(pod, await oracle.review(review))
   return { ours, istio }
 }
@@ -107,11 +108,13 @@ const used = new Set<Allowance>()
 for (const mode of ['classic', 'native'] as const) {
   const config = istioDefaults(mode)
   const oracle = await startOracle(mode === 'native')
+  // Our real server over HTTPS on loopback: what the API server meets, not a function call.
+  const server = await startOurWebhook(config)
   try {
     for (const path of ['offline', 'webhook'] as const) {
       await t.test(`${path}, ${mode}: ${workloads.length} workloads`, async t => {
         for (const w of workloads) {
-          const { ours, istio } = await (path === 'offline' ? offline : webhook)(w, config, oracle)
+          const { ours, istio } = path === 'offline' ? await offline(w, config, oracle) : await webhook(w, server, oracle)
           const differences = compareOutcomes(ours, istio)
           const unexplained: Difference[] = []
           for (const d of differences) {
@@ -126,6 +129,7 @@ for (const mode of ['classic', 'native'] as const) {
     }
   } finally {
     oracle.stop()
+    await server.stop()
   }
 }
 

@@ -25,7 +25,7 @@ t.test('sidecar.istio.io/nativeSidecar: only "false" is classic, empty is the de
   // The spellings of the conformance corpus, which Istio's injector judges under both defaults.
   const pods = parseAllDocuments(readFileSync(join(fixturesDir, 'conformance', 'native-sidecar.yaml'), 'utf8')).map(d => deepFreeze(d.toJS() as Pod))
   const values = pods.map(p => p.metadata?.annotations?.['sidecar.istio.io/nativeSidecar'])
-  t.same(values, ['true', 'false', 'True', 'FALSE', '0', 'no', '', 'enabled'])
+  t.same(values, ['true', 'false', 'True', 'FALSE', '0', 'disabled', '', 'enabled'])
   for (const mode of ['false', 'true'] as const) {
     for (const pod of pods) {
       const value = pod.metadata?.annotations?.['sidecar.istio.io/nativeSidecar'] ?? ''
