@@ -253,7 +253,7 @@ const mergeKeys: Record<string, string> = { env: 'name', volumeMounts: 'mountPat
 /** The user's container over ours: maps merge, keyed lists merge by key, other lists replace; `image: auto` keeps ours. */
 export function mergeContainer (injected: V1Container, user: V1Container): V1Container {
   const merged = mergeValue(injected, user, '') as V1Container
-  if ((user.image === 'auto' || user.image === undefined) && injected.image !== undefined) merged.image = injected.image
+  if (user.image === 'auto' && injected.image !== undefined) merged.image = injected.image
   return merged
 }
 
