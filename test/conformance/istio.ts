@@ -3,7 +3,7 @@
 // of Istio's samples/, both paths (offline kube-inject; the webhook with the Pods a controller
 // creates), classic and native. Each pod template is compared property by property; a difference
 // fails unless test/istio-oracle/allow-list.yaml lists it with its reason. Prints the agreement table.
-// CONFORMANCE_WRITE_DOC=1 also rewrites the generated part of docs/istio-compatibility.md.
+// CONFORMANCE_WRITE_DOC=1 also rewrites the generated parts of docs/istio-compatibility.md and README.md.
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { isDeepStrictEqual } from 'node:util'
 import type { V1Container } from '@kubernetes/client-node'
@@ -27,7 +27,7 @@ import { controllerPod, templateOf, workloadsIn } from './lib/corpus.js'
 import type { Workload } from './lib/corpus.js'
 import { istioModuleDir, repoRoot, startOracle } from './lib/oracle.js'
 import type { Oracle } from './lib/oracle.js'
-import { renderSection, agreementTable } from './lib/report.js'
+import { agreementTable, renderReadmeSection, renderSection } from './lib/report.js'
 import type { CaseResult } from './lib/report.js'
 
 type Obj = Record<string, unknown>
@@ -177,4 +177,6 @@ if (process.env.CONFORMANCE_DETAILS !== undefined) writeFileSync(process.env.CON
 if (process.env.CONFORMANCE_WRITE_DOC === '1') {
   const doc = join(repoRoot, 'docs/istio-compatibility.md')
   writeFileSync(doc, renderSection(readFileSync(doc, 'utf8'), allowList, table, workloads.length))
+  const readme = join(repoRoot, 'README.md')
+  writeFileSync(readme, renderReadmeSection(readFileSync(readme, 'utf8'), allowList, table, workloads.length))
 }
