@@ -96,7 +96,7 @@ export function resolveSettings (pod: Pod, config: InjectorConfig, facts: Cluste
   const proxyConfig = a.proxyConfig()
   const interceptionMode = a.interception(proxyConfig.interceptionMode ?? config.capture.interceptionMode)
   const c = config.capture
-  const image = a.image(config.images.proxy)
+  const image = a.image(config.images.proxy, proxyConfig.imageType)
   const { native, nativeSource } = a.nativeMode(config, facts)
   const settings: SidecarSettings = {
     native,
@@ -171,6 +171,8 @@ interface PodProxyConfig {
   holdApplicationUntilProxyStarts?: boolean
   interceptionMode?: string
   proxyMetadata?: Record<string, string>
+  /** `image.imageType`: a variant of the proxy image (distroless, debug). */
+  imageType?: string
   /** All the fields set, as PROXY_CONFIG carries them. */
   fields?: Record<string, unknown>
 }
@@ -274,14 +276,15 @@ class AnnotationReader {
     return known === undefined ? { native: false, nativeSource: 'unknown' } : { native: known, nativeSource: 'detected' }
   }
 
-  image (fallback: string): { proxy: string, overridden: boolean } {
+  /** The proxy image; its type from sidecar.istio.io/proxyImageType, else from the pod's ProxyConfig `image.imageType` (Istio's ProxyImage). */
+  image (fallback: string, proxyConfigImageType: string | undefined): { proxy: string, overridden: boolean } {
     const value = this.values[annotations.proxyImage]
     // Istio uses the annotation only when it names a repository (contains '/').
     if (value !== undefined && value.includes('/')) return { proxy: value, overridden: true }
     if (value !== undefined) {
       this.warnings.push(`ignoring annotation ${annotations.proxyImage} '${value}': an image must name a repository (contain '/')`)
     }
-    return { proxy: applyImageType(fallback, this.values[annotations.proxyImageType]), overridden: false }
+    return { proxy: applyImageType(fallback, this.values[annotations.proxyImageType] ?? proxyConfigImageType), overridden: false }
   }
 
   /** Istio: when any proxy resource annotation is set, only the annotated fields are emitted. */
@@ -303,7 +306,7 @@ class AnnotationReader {
 
   /**
    * proxy.istio.io/config as Istio reads it: the whole ProxyConfig is decoded and validated
-   * (src/core/proxy-config.ts); a bad field refuses the pod, naming its path and not its value. Three
+   * (src/core/proxy-config.ts); a bad field refuses the pod, naming its path and not its value. Four
    * fields change what is injected; all of them go into the proxy's PROXY_CONFIG, as istiod writes it.
    */
   proxyConfig (): PodProxyConfig {
@@ -321,8 +324,9 @@ class AnnotationReader {
       this.warnings.push(`${key}: ${read.unknown.slice(0, 10).map(f => `'${f.slice(0, 64)}'`).join(', ')}${read.unknown.length > 10 ? ', …' : ''} ${read.unknown.length === 1 ? 'is not a ProxyConfig field' : 'are not ProxyConfig fields'}; ignored, as Istio does`)
     }
     if (read.problems.length > 0) return {}
-    const { holdApplicationUntilProxyStarts: hold, interceptionMode: mode, proxyMetadata: metadata } = read.config
+    const { holdApplicationUntilProxyStarts: hold, interceptionMode: mode, proxyMetadata: metadata, image } = read.config
     const out: PodProxyConfig = { fields: proxyConfigJson(read.config) }
+    if (isRecord(image) && typeof image.imageType === 'string') out.imageType = image.imageType
     if (typeof hold === 'boolean') out.holdApplicationUntilProxyStarts = hold
     if (mode !== undefined) out.interceptionMode = enumName('InboundInterceptionMode', mode)
     if (isRecord(metadata)) out.proxyMetadata = metadata as Record<string, string>

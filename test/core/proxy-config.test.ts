@@ -120,3 +120,16 @@ t.test("Go's time.ParseDuration and proto JSON's duration", async t => {
   t.equal(formatDuration(1n), '0.000000001s')
   t.equal(formatDuration(-1_500_000n), '-0.001500s')
 })
+
+t.test("image.imageType picks the proxy image's variant, as Istio's ProxyImage does; the annotation wins", async t => {
+  const config = { ...defaultConfig(), images: { proxy: 'registry.example/proxyv2:1.28.0', init: 'registry.example/init:1' } }
+  const imageOf = (annotations: Record<string, string>, name: string): string | undefined => {
+    const result = inject(deepFreeze<Pod>({ metadata: { name: 'p', namespace: 'default', annotations }, spec: { containers: [{ name: 'app', image: 'app' }] } }), {}, config)
+    if (result.outcome !== 'injected') throw new Error(result.outcome)
+    return [...(result.pod.spec?.containers ?? []), ...(result.pod.spec?.initContainers ?? [])].find(c => c.name === name)?.image
+  }
+  t.equal(imageOf({ [key]: 'image: {imageType: distroless}' }, 'istio-proxy'), 'registry.example/proxyv2:1.28.0-distroless')
+  t.equal(imageOf({ [key]: 'image: {imageType: distroless}' }, 'istio-init'), 'registry.example/init:1', 'not the init image')
+  t.equal(imageOf({ [key]: 'image: {imageType: distroless}', 'sidecar.istio.io/proxyImageType': 'debug' }, 'istio-proxy'), 'registry.example/proxyv2:1.28.0-debug')
+  t.equal(imageOf({ [key]: 'image: {}' }, 'istio-proxy'), 'registry.example/proxyv2:1.28.0')
+})
