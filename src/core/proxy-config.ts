@@ -261,12 +261,16 @@ const intRanges: Record<string, readonly [number, number]> = {
   int32: int32Range, Int32Value: int32Range, uint32: uint32Range, int64: int64Range, Int64Value: int64Range
 }
 
+/** Field paths in a refusal are cut to this length (a map key is the pod author's, and may be long). */
+const maxPathLength = 128
+
 class Decoder {
   readonly problems: ProxyConfigProblem[] = []
   readonly unknown: string[] = []
 
+  /** A problem at `field`; a path made of long keys is cut, so that the refusal stays short. */
   private fail (field: string, reason: string): undefined {
-    this.problems.push({ field, reason })
+    this.problems.push({ field: field.length > maxPathLength ? `${field.slice(0, maxPathLength)}…` : field, reason })
     return undefined
   }
 
@@ -386,7 +390,7 @@ class Decoder {
   }
 
   private duration (value: unknown, path: string): bigint | undefined {
-    if (typeof value !== 'string') return this.fail(path, 'must be a duration in quotes or plain, such as 5s, 1m30s or 500ms')
+    if (typeof value !== 'string') return this.fail(path, 'must be a duration such as 5s, 1m30s or 500ms (a number needs a unit)')
     const parsed = parseGoDuration(value)
     if (typeof parsed === 'string') return this.fail(path, `must be a duration such as 5s, 1m30s or 500ms (${parsed})`)
     return parsed

@@ -133,3 +133,10 @@ t.test("image.imageType picks the proxy image's variant, as Istio's ProxyImage d
   t.equal(imageOf({ [key]: 'image: {imageType: distroless}', 'sidecar.istio.io/proxyImageType': 'debug' }, 'istio-proxy'), 'registry.example/proxyv2:1.28.0-debug')
   t.equal(imageOf({ [key]: 'image: {}' }, 'istio-proxy'), 'registry.example/proxyv2:1.28.0')
 })
+
+t.test('a refusal stays short when the bad field sits under a long key', async t => {
+  const longKey = 'K'.repeat(100_000)
+  const result = inject(podWith(JSON.stringify({ proxyMetadata: { [longKey]: 1 } })), {}, defaultConfig())
+  t.equal(result.outcome, 'rejected')
+  t.ok(result.outcome === 'rejected' && result.message.length < 400, `the message is ${result.outcome === 'rejected' ? result.message.length : 0} characters`)
+})
