@@ -44,7 +44,8 @@ async function main (argv: readonly string[]): Promise<number> {
       process.on('SIGTERM', handler)
       process.on('SIGINT', handler)
     },
-    exit: code => process.exit(code)
+    exit: code => process.exit(code),
+    onExit: handler => { process.on('exit', handler) }
   }
   const [name, ...args] = argv
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {

@@ -12,6 +12,8 @@ export interface CliIo {
   readonly onSignal?: (handler: (signal: StopSignal) => void) => void
   /** Ends the process at once (a second Ctrl-C); commands otherwise return their exit code. */
   readonly exit?: (code: number) => void
+  /** Calls `handler` when the process exits, however it exits (synchronous code only). */
+  readonly onExit?: (handler: () => void) => void
 }
 
 export type StopSignal = 'SIGTERM' | 'SIGINT'

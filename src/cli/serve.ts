@@ -1,10 +1,10 @@
 // `sidecar-injector serve`: reads the flags and INJECTOR_* environment, starts the webhook (src/serve.ts,
 // with the in-cluster integrations when asked for), and drains gracefully on SIGTERM.
 import { parseArgs } from 'node:util'
-import { pino } from 'pino'
 import { Registry } from 'prom-client'
 import type { CliCommand, CliIo, StopSignal } from './io.js'
 import { describeError } from './errors.js'
+import { createServeLog } from './serve-log.js'
 import { UsageError } from './io.js'
 import type { KubeIntegration, KubeSettings } from '../kube/in-cluster.js'
 import { KubeSettingsError, kubeFlagOptions, kubeUsage, parseKubeSettings, startKubeIntegration } from '../kube/in-cluster.js'
@@ -118,7 +118,9 @@ export const run: CliCommand = async (args: readonly string[], io: CliIo): Promi
     io.stdout(serveUsage)
     return 0
   }
-  const logger = pino({ level: settings.logLevel, timestamp: pino.stdTimeFunctions.isoTime })
+  const log = createServeLog(settings.logLevel)
+  io.onExit?.(log.flush)
+  const { logger } = log
   let running: RunningServer
   let kube: KubeIntegration | undefined
   try {
