@@ -171,10 +171,11 @@ export function renderSummary (r: ReportInput): string {
     ), '')
     if (a.openLoop !== undefined && a.openLoop.length > 0) {
       out.push('## Open loop: latency at fixed arrival rates (from the time each request was due: no coordinated omission)', '')
-      out.push(table(['review', 'server', '% of capacity', 'rate req/s', 'achieved req/s', 'p50 / p99 / p99.9 ms', 'max ms', 'CPU µs/req', 'client lag max ms', 'errors'],
+      out.push(table(['review', 'server', '% of capacity', 'rate req/s', 'achieved req/s', 'p50 / p99 / p99.9 ms', 'max ms', 'CPU µs/req', 'connections', 'client lag p99 / max ms', 'client CPU µs/req (share of its core)', 'errors'],
         a.openLoop.map(p => [p.review, p.server, Math.round(p.fraction * 100), p.targetRps, p.achievedRps,
-          `${p.latency.p50Ms} / ${p.latency.p99Ms} / ${p.latency.p999Ms}`, p.latency.maxMs, p.cpuUsPerRequest, p.maxSendLagMs, p.errors + p.non2xx])
-      ), '')
+          `${p.latency.p50Ms} / ${p.latency.p99Ms} / ${p.latency.p999Ms}`, p.latency.maxMs, p.cpuUsPerRequest, p.connections ?? '–',
+          `${p.p99SendLagMs ?? '–'} / ${p.maxSendLagMs}`, p.clientCpuUsPerRequest === undefined ? '–' : `${p.clientCpuUsPerRequest} (${Math.round((p.clientCpuShare ?? 0) * 100)} %)`, p.errors + p.non2xx])
+      ), '', 'A client lag p99 above ~1 ms means the load generator (one core, shared) fell behind its schedule: that point\'s latencies are upper bounds.', '')
     }
     if (a.cappedHeap !== undefined && a.cappedHeap.length > 0) {
       out.push('## Our server with a capped old space (--max-old-space-size; the Deployment in manifests/ sets one)', '')
