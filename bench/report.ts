@@ -134,6 +134,11 @@ export function renderSummary (r: ReportInput): string {
       out.push(`Least-squares fits — ${fits.join('; ')}.`, '')
     }
     const l = c.largestPod
+    if (c.inFlightHeap !== undefined && c.inFlightHeap.length > 0) {
+      out.push('### Heap held per review in flight (body text, parsed review, injected pod, verdict, answer; 64 held, after full GCs)', '')
+      out.push(table(['review', 'body bytes', 'KiB held per review', '× its body', 'KiB once only the answer is left'],
+        c.inFlightHeap.map(h => [h.review, h.reviewBytes, h.heldKiB, `×${h.perBodyByte}`, h.answerKiB])), '')
+    }
     out.push(`Largest pod (${l.name}): ${l.meanMs} ms CPU per injection, wall p99 ${l.p99Ms} ms (max ${l.maxMs} ms, set by waits for a core) — ` +
       `${l.wellUnder100ms ? 'well under 100 ms (CPU < 10 ms, wall p99 < 100 ms)' : 'NOT well under 100 ms'}.`, '')
   }
