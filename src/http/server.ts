@@ -1,7 +1,8 @@
-// The webhook's HTTP(S) server: fastify routes for POST /inject, the probes and /metrics, plus the
+// The webhook's HTTP(S) server: fastify routes for POST /inject and the probes, plus the
 // two things a long-lived TLS server needs at run time: a certificate swap that keeps every TLS option,
 // and a graceful shutdown that moves kept-alive clients elsewhere before closing. buildServer never
-// listens; the caller (src/serve.ts, or a test) does.
+// listens; the caller (src/serve.ts, or a test) does. /metrics is not here: it has a listener of its
+// own (src/http/metrics-server.ts), so that a NetworkPolicy can open this port to the API server alone.
 import type { Server } from 'node:http'
 import type { SecureVersion, Server as TlsServer } from 'node:tls'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -142,7 +143,7 @@ export function buildServer (options: BuildServerOptions): WebhookServer {
   installBudget(app, options, timeouts)
   installHooks(app, metrics, state)
   routeAdmissions(app, options)
-  routeProbes(app, metrics, state, options.isReady ?? (() => true))
+  routeProbes(app, state, options.isReady ?? (() => true))
 
   function setCertificate (pair: KeyPair): CertificateInfo {
     if (options.tls === null) throw new Error('the server was built without TLS')
@@ -287,11 +288,7 @@ function installHooks (app: FastifyInstance, metrics: WebhookMetrics, state: { r
     return reply.code(status).send({ statusCode: status, reason, message })
   })
 
-  // Every error answer has the same shape: {statusCode, reason, message}.
-  app.setNotFoundHandler((request, reply) => {
-    const message = `no route for ${bounded(request.method, 16)} ${bounded(request.url.split('?')[0] ?? '', 128)}; the webhook serves POST /inject`
-    return reply.code(404).send({ statusCode: 404, reason: 'not-found', message })
-  })
+  installNotFound(app, 'the webhook port serves POST /inject, GET /healthz and GET /readyz (metrics have a port of their own: --metrics-port)')
 
   // Label children looked up once per value (bounded: status codes), not hashed from a label object
   // on every request.
@@ -343,17 +340,13 @@ function routeAdmissions (app: FastifyInstance, options: BuildServerOptions): vo
   })
 }
 
-function routeProbes (app: FastifyInstance, metrics: WebhookMetrics, state: { readonly draining: boolean }, isReady: () => boolean): void {
+function routeProbes (app: FastifyInstance, state: { readonly draining: boolean }, isReady: () => boolean): void {
   const quiet = { logLevel: 'warn' as const }
   app.get('/healthz', quiet, async () => 'ok\n')
   app.get('/readyz', quiet, async (_request, reply) => {
     if (state.draining) return await reply.code(503).send('not ready: shutting down\n')
     if (!isReady()) return await reply.code(503).send('not ready: not loaded yet\n')
     return 'ready\n'
-  })
-  app.get('/metrics', quiet, async (_request, reply) => {
-    const text = await metrics.registry.metrics()
-    return await reply.type(metrics.registry.contentType).send(text)
   })
 }
 
@@ -375,6 +368,14 @@ async function drainAndClose (app: FastifyInstance, logger: FastifyBaseLogger, s
     clearTimeout(deadline)
   }
   logger.info('closed')
+}
+
+/** Every error answer has the same shape, {statusCode, reason, message}: a 404 too, saying what the port serves. */
+export function installNotFound (app: FastifyInstance, serves: string): void {
+  app.setNotFoundHandler((request, reply) => {
+    const message = `no route for ${bounded(request.method, 16)} ${bounded(request.url.split('?')[0] ?? '', 128)}; ${serves}`
+    return reply.code(404).send({ statusCode: 404, reason: 'not-found', message })
+  })
 }
 
 const fastifyReasons: Record<string, string> = {
