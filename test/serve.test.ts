@@ -4,7 +4,6 @@ import t from 'tap'
 import { X509Certificate } from 'node:crypto'
 import { Agent as HttpAgent, createServer, request as httpRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
-import { createConnection } from 'node:net'
 import { connect } from 'node:tls'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Registry } from 'prom-client'
@@ -17,6 +16,7 @@ import type { KeyPair } from '../src/tls/key-pair.js'
 import { createTestCa, issueTestServing } from './helpers/certificates.js'
 import { runLoad } from './helpers/load.js'
 import { clusterOf, fakeAuditApi } from './helpers/fake-audit-api.js'
+import { connectOutcome } from './helpers/ports.js'
 import { createVolume } from './helpers/volume.js'
 import { captureLogs, reviewFor, samplePod } from './helpers/webhook.js'
 
@@ -244,14 +244,6 @@ async function tlsGet (port: number, path: string): Promise<{ status: number, te
       res.on('data', (chunk: string) => { text += chunk })
       res.on('end', () => resolve({ status: res.statusCode ?? 0, text }))
     }).on('error', reject).end()
-  })
-}
-
-/** 'refused' once nothing listens on the port any more. */
-async function connectOutcome (port: number): Promise<'connected' | 'refused'> {
-  return await new Promise((resolve, reject) => {
-    const socket = createConnection({ host: '127.0.0.1', port }, () => { socket.destroy(); resolve('connected') })
-    socket.on('error', (err: NodeJS.ErrnoException) => { err.code === 'ECONNREFUSED' ? resolve('refused') : reject(err) })
   })
 }
 
