@@ -16,6 +16,7 @@ import type { AdmissionRequest } from '../admission/types.js'
 import type { CertificateInfo, KeyPair } from '../tls/key-pair.js'
 import { checkKeyPair } from '../tls/key-pair.js'
 import type { ErrorType, WebhookMetrics } from './metrics.js'
+import { parseRequestTimeout, waitForRoomMs } from './request-timeout.js'
 import { defaultCiphers } from './tls-ciphers.js'
 import { isRecord } from '../shared/records.js'
 
@@ -228,16 +229,22 @@ function createApp (options: BuildServerOptions, timeouts: ServerTimeouts, tlsOp
 /** The in-flight budget (before the body is read) and the write timeout (once an answer is ready). */
 function installBudget (app: FastifyInstance, options: BuildServerOptions, timeouts: ServerTimeouts): void {
   const limit = options.bodyLimitBytes ?? bodyLimitBytes
-  const admit = budgetGate({ ...defaultBudget, ...options.budget })
+  const budget = { ...defaultBudget, ...options.budget }
+  const admit = budgetGate(budget)
   // Admission before the body is read: a review that must wait has its bytes left in the socket.
   app.addHook('onRequest', async (request, reply) => {
     if (request.method !== 'POST' || request.routeOptions.url !== '/inject') return
     const length = Number(request.headers['content-length'])
     // Without a length (chunked) the body may be anything up to the limit; above it fastify answers 413.
     const charge = Number.isFinite(length) && length >= 0 ? Math.min(length, limit) : limit
-    const ticket = await admit(charge)
+    // The API server's own deadline, when it says it (?timeout=): a review that cannot be answered in
+    // time stops waiting early, and one whose deadline passed is not worked on (src/http/request-timeout.ts).
+    const timeoutMs = parseRequestTimeout((request.query as Record<string, unknown> | undefined)?.timeout)
+    const waitMs = waitForRoomMs(budget.waitMs, timeoutMs)
+    if (timeoutMs !== undefined) (request as RequestWithTicket)[deadlineKey] = { at: Date.now() + timeoutMs, timeoutMs }
+    const ticket = await admit(charge, waitMs)
     if (ticket === undefined) {
-      request.log.warn({ statusCode: 429, reason: 'overloaded', ...admit.usage() }, 'refused a review: the in-flight budget is spent')
+      request.log.warn({ statusCode: 429, reason: 'overloaded', waitMs, ...(timeoutMs === undefined ? {} : { timeoutMs }), ...admit.usage() }, 'refused a review: the in-flight budget is spent')
       return await reply.code(429).header('retry-after', '1').send({ statusCode: 429, reason: 'overloaded', message: 'too many reviews in progress; retry later' })
     }
     // A client that went away while waiting: its room goes back at once ('close' has been emitted).
@@ -310,6 +317,17 @@ function routeAdmissions (app: FastifyInstance, options: BuildServerOptions): vo
   const durationByDecision = perValue(decision => metrics.duration.labels({ decision }))
   const skipsByReason = perValue(reason => metrics.skips.labels({ reason }))
   app.post('/inject', async (request, reply) => {
+    // Waiting for room and reading a large body take time under load: when the API server's deadline
+    // has passed, nobody reads the answer, and the core's work would only delay the reviews behind.
+    const deadline = (request as RequestWithTicket)[deadlineKey]
+    if (deadline !== undefined && Date.now() >= deadline.at) {
+      request.log.warn({ statusCode: 429, reason: 'deadline-exceeded', timeoutMs: deadline.timeoutMs }, 'refused a review: the API server\'s timeout passed before it could be worked on')
+      return await reply.code(429).header('retry-after', '1').send({
+        statusCode: 429,
+        reason: 'deadline-exceeded',
+        message: `the API server's timeout (${deadline.timeoutMs / 1000} s) passed before this review could be worked on; retry later`
+      })
+    }
     const parsed = parseReview(request.body)
     if (!parsed.ok) {
       const message = bounded(parsed.message, maxMessageLength)
@@ -404,10 +422,12 @@ interface Ticket {
 }
 
 const ticketKey = Symbol('in-flight ticket')
-type RequestWithTicket = FastifyRequest & { [ticketKey]?: Ticket }
+const deadlineKey = Symbol('API server deadline')
+type RequestWithTicket = FastifyRequest & { [ticketKey]?: Ticket, [deadlineKey]?: { at: number, timeoutMs: number } }
 
 interface Gate {
-  (bytes: number): Promise<Ticket | undefined>
+  /** A ticket once the bytes fit, or undefined after waitMs without room. */
+  (bytes: number, waitMs: number): Promise<Ticket | undefined>
   usage: () => { inFlightBytes: number, inFlightRequests: number, waiting: number }
 }
 
@@ -445,8 +465,9 @@ function budgetGate (budget: InFlightBudget): Gate {
   const wake = (): void => {
     while (queue.length > 0 && fits((queue[0] as { bytes: number }).bytes)) queue.shift()?.admit()
   }
-  const gate = async (n: number): Promise<Ticket | undefined> => {
+  const gate = async (n: number, waitMs: number): Promise<Ticket | undefined> => {
     if (queue.length === 0 && fits(n)) return take(n)
+    if (waitMs <= 0) return undefined
     return await new Promise(resolve => {
       const entry = {
         bytes: n,
@@ -459,7 +480,7 @@ function budgetGate (budget: InFlightBudget): Gate {
         queue.splice(queue.indexOf(entry), 1)
         resolve(undefined)
         wake()
-      }, budget.waitMs)
+      }, waitMs)
       queue.push(entry)
     })
   }
