@@ -44,14 +44,19 @@ export class PendingOutput {
     if (this.held > this.budget) this.spill()
   }
 
-  /** Writes everything to stdout, block by block, waiting for stdout to drain between blocks. */
+  /** Writes everything to stdout in blocks of about 1 MiB, waiting for stdout to drain after each. */
   async commit (io: CliIo): Promise<void> {
     try {
       if (this.file === undefined) {
+        let pending = ''
         for (const chunk of this.chunks) {
-          io.stdout(chunk)
+          pending += chunk
+          if (pending.length < block) continue
+          io.stdout(pending)
+          pending = ''
           await io.drain?.()
         }
+        if (pending !== '') io.stdout(pending)
         return
       }
       this.spill()
@@ -87,13 +92,20 @@ export class PendingOutput {
       try {
         // A directory of our own (mode 0700): the manifests may hold secrets.
         const dir = mkdtempSync(join(this.tempRoot, 'sidecar-injector-'))
-        this.file = { dir, fd: openSync(join(dir, 'output'), 'w+', 0o600) }
+        const path = join(dir, 'output')
+        this.file = { dir, fd: openSync(path, 'w+', 0o600) }
+        // Unlinked at once, used through its descriptor: nothing is left behind even when the
+        // process is killed (Ctrl-C). Where an open file cannot be removed, discard() removes it.
+        try {
+          rmSync(dir, { recursive: true })
+        } catch {}
       } catch {
         this.budget = Number.POSITIVE_INFINITY
         return
       }
     }
-    for (const chunk of this.chunks) writeSync(this.file.fd, chunk)
+    // One write per spill, not one per document.
+    writeSync(this.file.fd, this.chunks.join(''))
     this.chunks.length = 0
     this.held = 0
   }

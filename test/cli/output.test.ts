@@ -44,8 +44,7 @@ t.test('past the budget the output goes to a private temporary file, copied out 
   const expected = piece.repeat(30_000)
   for (let i = 0; i < 30_000; i++) output.write(piece)
   t.equal(output.spilled, true)
-  const [spill] = readdirSync(dir)
-  t.ok(spill?.startsWith('sidecar-injector-'), 'a directory of its own')
+  t.same(readdirSync(dir), [], 'the file is used through its descriptor, already unlinked: a killed run leaves nothing behind')
   let drains = 0
   const io = { ...captureIo(), drain: async () => { drains++ } }
   let out = ''
@@ -83,7 +82,6 @@ t.test('a throw while producing removes the temporary file', async t => {
   tmpdirFor(t, dir)
   t.throws(() => pendingOutputOf(write => {
     write('x'.repeat(memoryBudget + 1))
-    t.equal(readdirSync(dir).length, 1, 'spilled')
     throw new Error('bug')
   }), /bug/)
   t.same(readdirSync(dir), [])
