@@ -136,7 +136,8 @@ function proxyEnv ({ settings, pod, workload }: ProxyInputs, kind: Exclude<Proxy
     ...(grpc ? [] : [resourceEnv('ISTIO_CPU_LIMIT', 'limits.cpu')]),
     { name: 'PROXY_CONFIG', value: `${JSON.stringify(proxyConfigOf(settings))}\n` },
     { name: 'ISTIO_META_POD_PORTS', value: JSON.stringify(podPorts) },
-    { name: 'ISTIO_META_APP_CONTAINERS', value: appContainers.map(c => c.name).join(',') },
+    // A gateway has no app container: the variable without a value, as the API server stores an empty one.
+    appContainers.length > 0 ? { name: 'ISTIO_META_APP_CONTAINERS', value: appContainers.map(c => c.name).join(',') } : { name: 'ISTIO_META_APP_CONTAINERS' },
     // The agent and Envoy size their thread pools from it rather than from the node's cores.
     ...(grpc ? [] : [resourceEnv('GOMEMLIMIT', 'limits.memory'), resourceEnv('GOMAXPROCS', 'limits.cpu')]),
     { name: 'ISTIO_META_CLUSTER_ID', value: settings.mesh.clusterId },
