@@ -2,7 +2,8 @@
 // install (istio-discovery chart), each built here as typed data rather than rendered from a template
 // language (docs/istio-compatibility.md, "Profiles"). A list of names combines in order, as istiod
 // overlays its templates one after the other: a later profile's value wins where two set the same one.
-import type { V1Container, V1EnvVar, V1Volume } from '@kubernetes/client-node'
+import type { V1Container, V1Volume } from '@kubernetes/client-node'
+import { fieldEnv, grpcVolumeNames, volumeNames } from './sidecar.js'
 
 /** The profiles built here, by the names of Istio's templates. */
 export const profileNames = ['sidecar', 'gateway', 'grpc-agent', 'grpc-simple'] as const
@@ -29,8 +30,7 @@ const quoted = (names: readonly string[]): string => names.map(n => `'${n}'`).jo
 
 /**
  * inject.istio.io/templates: comma-separated names, applied in order. Absent (or only commas and
- * blanks) is `sidecar`, Istio's defaultTemplates. A repeated name changes nothing (istiod applies the
- * same overlay again). Two profiles that each build the istio-proxy container are refused: istiod would
+ * blanks) is `sidecar`, Istio's defaultTemplates. A repeated name counts where it last appears. Two profiles that each build the istio-proxy container are refused: istiod would
  * merge a gateway's Envoy into a sidecar's (in native mode into two containers of that name).
  */
 export function chooseProfiles (value: string | undefined): ProfileChoice {
@@ -48,7 +48,8 @@ export function chooseProfiles (value: string | undefined): ProfileChoice {
       reason: `Istio's template${unsupported.length > 1 ? 's' : ''} ${quoted(unsupported)} not supported by this injector (supported: ${profileNames.join(', ')})`
     }
   }
-  const profiles = [...new Set(names.filter(isProfile))]
+  // Applying an overlay again only moves its effect last: a repeated name counts where it last appears.
+  const profiles = names.filter((n, i): n is ProfileName => isProfile(n) && names.lastIndexOf(n) === i)
   const proxies = profiles.filter(p => proxyProfiles.includes(p))
   if (proxies.length > 1) {
     return {
@@ -77,7 +78,6 @@ export function forbidsProbeRewrite (profiles: readonly ProfileName[]): boolean 
   return touchesAppContainers(profiles)
 }
 
-export const grpcVolumeNames = { xds: 'istio-xds', bootstrap: 'grpc-io-proxyless-bootstrap' } as const
 export const grpcBootstrapInitName = 'grpc-bootstrap-init'
 
 /**
@@ -95,9 +95,9 @@ export function appContainerOverlay (profile: ProfileName, workloadCertDir: stri
           { name: 'GRPC_XDS_BOOTSTRAP', value: '/etc/istio/proxy/grpc-bootstrap.json' }
         ],
         volumeMounts: [
-          { mountPath: '/var/lib/istio/data', name: 'istio-data' },
+          { mountPath: '/var/lib/istio/data', name: volumeNames.data },
           { mountPath: '/etc/istio/proxy', name: grpcVolumeNames.xds },
-          { mountPath: workloadCertDir, name: 'workload-certs' }
+          { mountPath: workloadCertDir, name: volumeNames.workloadCerts }
         ]
       }
     case 'grpc-simple':
@@ -149,10 +149,6 @@ const bootstrapScript = [
 
 /** The image of grpc-simple's bootstrap init container: a shell and `echo` are all it needs (Istio's choice). */
 export const grpcBootstrapImage = 'busybox:1.28'
-
-function fieldEnv (name: string, fieldPath: string): V1EnvVar {
-  return { name, valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath } } }
-}
 
 /** grpc-simple: writes the bootstrap before the app starts; no agent, no certificates. */
 export function buildGrpcBootstrapInit (caAddress: string): V1Container {

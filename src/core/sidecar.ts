@@ -4,7 +4,6 @@
 import type { V1Container, V1EnvVar, V1ResourceRequirements, V1SecurityContext, V1Volume, V1VolumeMount } from '@kubernetes/client-node'
 import { formatCaptureArgs } from '../capture/args.js'
 import { labels } from './annotations.js'
-import { grpcVolumeNames } from './profiles.js'
 import type { ProxyKind } from './profiles.js'
 import type { SidecarSettings } from './settings.js'
 import type { Pod, Resources } from './types.js'
@@ -25,6 +24,9 @@ export const volumeNames = {
   caCert: 'istiod-ca-cert',
   caCrl: 'istio-ca-crl'
 } as const
+
+/** The gRPC profiles' volumes: the agent's xDS socket and bootstrap (grpc-agent), grpc-simple's bootstrap. */
+export const grpcVolumeNames = { xds: 'istio-xds', bootstrap: 'grpc-io-proxyless-bootstrap' } as const
 
 /** What the init container captures, for capture's own writer (src/capture/args.ts). */
 export function buildCaptureArgs (settings: SidecarSettings): string[] {
@@ -99,7 +101,7 @@ function copyResources (resources: Resources): V1ResourceRequirements {
   return out
 }
 
-function fieldEnv (name: string, fieldPath: string): V1EnvVar {
+export function fieldEnv (name: string, fieldPath: string): V1EnvVar {
   return { name, valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath } } }
 }
 

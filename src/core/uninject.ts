@@ -9,8 +9,8 @@ import { isRecord } from '../shared/records.js'
 import { annotations } from './annotations.js'
 import { parseJsonAnnotation } from './annotation-value.js'
 import { checkShape, containerShape } from './pod-shape.js'
-import { initName, proxyName, volumeNames } from './sidecar.js'
-import { grpcBootstrapInitName, grpcVolumeNames } from './profiles.js'
+import { grpcVolumeNames, initName, proxyName, volumeNames } from './sidecar.js'
+import { grpcBootstrapInitName } from './profiles.js'
 import type { Pod } from './types.js'
 
 type Handler = Record<string, unknown>

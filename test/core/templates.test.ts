@@ -49,6 +49,7 @@ t.test('unknown, unsupported and conflicting templates are refused, naming them,
   t.match(both.outcome === 'rejected' ? both.message : '', /templates 'sidecar', 'gateway' each build the istio-proxy container/)
   t.same(chooseProfiles('grpc-agent, grpc-simple'), { ok: true, profiles: ['grpc-agent', 'grpc-simple'] })
   t.same(chooseProfiles(undefined), { ok: true, profiles: ['sidecar'] })
+  t.same(chooseProfiles('grpc-simple,sidecar,grpc-simple'), { ok: true, profiles: ['sidecar', 'grpc-simple'] }, 'a repeated name counts where it last appears')
 })
 
 t.test('gateway: the declared istio-proxy becomes Envoy as router, in place, with no init container', async t => {
