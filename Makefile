@@ -92,7 +92,7 @@ conformance: node_modules istio-oracle helm ## Our injector against Istio's own:
 	set -o pipefail; $$(scripts/build-istio-oracle.sh --print)/istio-oracle goldens "$$(scripts/build-istio-oracle.sh --module)" | tail -1
 	npx tap --timeout=1800 test/conformance/istio.ts
 
-conformance-doc: node_modules istio-oracle helm ## Regenerate the generated part of docs/istio-compatibility.md from a conformance run
+conformance-doc: node_modules istio-oracle helm ## Regenerate the generated parts of docs/istio-compatibility.md and README.md from a conformance run
 	CONFORMANCE_WRITE_DOC=1 npx tap --timeout=1800 test/conformance/istio.ts
 
 e2e-build: build

@@ -4,11 +4,11 @@
 // chart as helm renders it, both paths (offline kube-inject; the webhook with the Pods a controller
 // creates), classic and native. Each pod template is compared property by property; a difference
 // fails unless test/istio-oracle/allow-list.yaml lists it with its reason. Prints the agreement table.
-// CONFORMANCE_WRITE_DOC=1 also rewrites the generated part of docs/istio-compatibility.md.
+// CONFORMANCE_WRITE_DOC=1 also rewrites the generated parts of docs/istio-compatibility.md and README.md.
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { isDeepStrictEqual } from 'node:util'
 import type { V1Container } from '@kubernetes/client-node'
-import { join } from 'node:path'
+import { join, relative } from 'node:path'
 import jsonPatch from 'fast-json-patch'
 import type { Operation } from 'fast-json-patch'
 import t from 'tap'
@@ -28,7 +28,7 @@ import { controllerPod, gatewayChartWorkloads, templateOf, templateTestInputs, w
 import type { Workload } from './lib/corpus.js'
 import { helmBinary, istioModuleDir, repoRoot, startOracle } from './lib/oracle.js'
 import type { Oracle } from './lib/oracle.js'
-import { renderSection, agreementTable } from './lib/report.js'
+import { agreementTable, renderReadmeSection, renderSection } from './lib/report.js'
 import type { CaseResult } from './lib/report.js'
 
 type Obj = Record<string, unknown>
@@ -177,7 +177,14 @@ console.log([...counts].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${String(n)
 // CONFORMANCE_DETAILS=<file>: every difference with both values, for investigation.
 if (process.env.CONFORMANCE_DETAILS !== undefined) writeFileSync(process.env.CONFORMANCE_DETAILS, JSON.stringify(results, null, 1))
 
-if (process.env.CONFORMANCE_WRITE_DOC === '1') {
-  const doc = join(repoRoot, 'docs/istio-compatibility.md')
-  writeFileSync(doc, renderSection(readFileSync(doc, 'utf8'), allowList, table, workloads.length))
+// The generated parts of the docs must say what this run found: stale text fails the run.
+const generated = [
+  { file: join(repoRoot, 'docs/istio-compatibility.md'), render: renderSection },
+  { file: join(repoRoot, 'README.md'), render: renderReadmeSection }
+]
+for (const { file, render } of generated) {
+  const current = readFileSync(file, 'utf8')
+  const fresh = render(current, allowList, table, workloads.length)
+  if (process.env.CONFORMANCE_WRITE_DOC === '1') writeFileSync(file, fresh)
+  else t.equal(current, fresh, `the generated part of ${relative(repoRoot, file)} is current (make conformance-doc)`)
 }

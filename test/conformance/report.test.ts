@@ -2,7 +2,7 @@
 import t from 'tap'
 import { parseAllowList } from './lib/allow-list.js'
 import { compareOutcomes, quantityValue } from './lib/compare.js'
-import { agreementTable, markers, renderSection } from './lib/report.js'
+import { agreementTable, markers, readmeMarkers, renderReadmeSection, renderSection } from './lib/report.js'
 
 t.test('renderSection replaces only the text between the markers', async t => {
   const doc = `# Title\n\nintro\n\n${markers.start}\nold\n${markers.end}\n\n## After\n`
@@ -12,6 +12,27 @@ t.test('renderSection replaces only the text between the markers', async t => {
   t.notMatch(out, /\nold\n/)
   t.match(out, /- `env \* X`: why/)
   t.match(out, /over 3 workloads/)
+})
+
+t.test('renderReadmeSection keeps the headline rows and the properties not equal everywhere', async t => {
+  const readme = `# R\n\n## Compatibility with Istio\n\n${readmeMarkers.start}\nold\n${readmeMarkers.end}\n\n## Documentation\n`
+  const table = [
+    '| property | offline (kube-inject) | webhook |',
+    '|---|---|---|',
+    '| **fully equal** | 1/4 (25%) | 2/4 (50%) |',
+    '| **equal but for accepted differences** | 4/4 (100%) | 4/4 (100%) |',
+    '| containers | 4/4 (100%) | 4/4 (100%) |',
+    '| env | 3/4 (75%) | 4/4 (100%) |'
+  ].join('\n')
+  const out = renderReadmeSection(readme, parseAllowList('- difference: env * X\n  reason: why\n'), table, 2)
+  t.ok(out.startsWith('# R\n\n## Compatibility with Istio\n\n'))
+  t.ok(out.endsWith(`${readmeMarkers.end}\n\n## Documentation\n`))
+  t.notMatch(out, /\nold\n/)
+  t.match(out, /\| \*\*fully equal\*\* \| 1\/4 \(25%\)/)
+  t.match(out, /\| env \| 3\/4 \(75%\)/)
+  t.notMatch(out, /\| containers \|/)
+  t.match(out, /- `env \* X`: why/)
+  t.match(out, /2 workloads/)
 })
 
 t.test('the allow-list needs a one-line reason for each entry', async t => {
