@@ -8,7 +8,7 @@ import type { V1Container, V1PodSecurityContext } from '@kubernetes/client-node'
 import { isRecord } from '../shared/records.js'
 import { annotations } from './annotations.js'
 import { parseJsonAnnotation } from './annotation-value.js'
-import { checkShape, containerShape } from './pod-shape.js'
+import { checkShape, containerShape, podSecurityContextShape } from './pod-shape.js'
 import { grpcVolumeNames, initName, proxyName, volumeNames } from './sidecar.js'
 import { grpcBootstrapInitName } from './profiles.js'
 import type { Pod } from './types.js'
@@ -100,7 +100,8 @@ function wellShaped (value: unknown): Restore | undefined {
       (o.name === undefined || typeof o.name === 'string'))) {
     out.overrides = value.overrides as NonNullable<Restore['overrides']>
   }
-  if (value.securityContext === null || isRecord(value.securityContext)) out.securityContext = value.securityContext as V1PodSecurityContext | null
+  if (value.securityContext === null) out.securityContext = null
+  else if (checkShape(value.securityContext, podSecurityContextShape, '').ok) out.securityContext = value.securityContext as V1PodSecurityContext
   const c = value.carried
   if (isRecord(c) && (c.probers === undefined || typeof c.probers === 'string') &&
       (c.scrape === undefined || typeof c.scrape === 'string') && (c.overrides === undefined || c.overrides === true)) {

@@ -8,6 +8,7 @@ import { inject } from '../../src/core/inject.js'
 import { chooseProfiles, statusOrder } from '../../src/core/profiles.js'
 import { uninject } from '../../src/core/uninject.js'
 import type { ClusterFacts, InjectResult, Pod } from '../../src/core/types.js'
+import { checkPodShape } from '../../src/core/pod-shape.js'
 import { deepFreeze } from '../helpers/fixtures.js'
 
 const pod = (templates: string, containers: V1Container[] = [{ name: 'app', image: 'app' }]): Pod => deepFreeze<Pod>({
@@ -136,4 +137,16 @@ t.test('an istiod-injected grpc-agent pod: its app container comes back from pro
 
 t.test('statusOrder: the last profile\'s names first, then the earlier ones not yet named', async t => {
   t.same(statusOrder([['a', 'b'], ['c', 'a']]), ['c', 'a', 'b'])
+})
+
+t.test('a gateway pod whose sysctls are not a list is refused at the boundary, never a crash', async t => {
+  const checked = checkPodShape({ ...pod('gateway'), spec: { securityContext: { sysctls: 'net.ipv4.ip_unprivileged_port_start=0' }, containers: [{ name: 'istio-proxy', image: 'auto' }] } })
+  t.match(checked, { ok: false, path: 'spec.securityContext.sysctls' })
+  // An edited restore record of the wrong shape is dropped rather than put back.
+  const out = injected(inject(pod('gateway', [{ name: 'istio-proxy', image: 'auto' }]), {}, defaultConfig()))
+  const s = status(out)
+  s.restore = { ...(s.restore as object), securityContext: { sysctls: 7 } }
+  const edited: Pod = { ...out, metadata: { ...out.metadata, annotations: { ...out.metadata?.annotations, 'sidecar.istio.io/status': JSON.stringify(s) } } }
+  t.doesNotThrow(() => uninject(edited))
+  t.same(uninject(edited).pod.spec?.securityContext, out.spec?.securityContext, 'the wrong-shaped record is not trusted')
 })
