@@ -3,6 +3,7 @@
 import { podNamespace } from '../core/policy.js'
 import { resolveSettings } from '../core/settings.js'
 import type { SidecarSettings } from '../core/settings.js'
+import { grpcBootstrapImage } from '../core/profiles.js'
 import type { ProfileName } from '../core/profiles.js'
 import { excludedInboundPorts } from '../core/sidecar.js'
 import type { Pod, ResourceList } from '../core/types.js'
@@ -137,15 +138,25 @@ function describeSettings (s: SidecarSettings): string[] {
         ...(c.virtualInterfaces !== '' ? [`             inbound on ${c.virtualInterfaces} treated as outbound`] : []),
         ...(c.excludeInterfaces !== '' ? [`             interfaces never captured: ${c.excludeInterfaces}`] : [])
         ]
+  const sidecar = s.proxyKind === 'sidecar'
   const mode = s.proxyKind === 'none'
     ? 'no proxy'
-    : `${s.native ? 'native (proxy as an init container, restartPolicy Always)' : `classic (proxy ${s.hold ? 'first, holding the app' : 'last'})`} — ${nativeWhy[s.nativeSource]}`
+    : sidecar
+      ? `${s.native ? 'native (proxy as an init container, restartPolicy Always)' : `classic (proxy ${s.hold ? 'first, holding the app' : 'last'})`} — ${nativeWhy[s.nativeSource]}`
+      : `a regular container (proxy ${s.hold ? 'first, holding the app' : 'last'}) — ${nativeWhy[s.nativeSource]}`
+  const images = [
+    ...(s.proxyKind === 'none' ? [] : [`proxy ${s.proxyImage}`]),
+    ...(sidecar ? [`init ${s.initImage}`] : []),
+    ...(s.profiles.includes('grpc-simple') ? [`bootstrap ${grpcBootstrapImage}`] : [])
+  ]
   return [
     // The default (the sidecar alone) says nothing new; other profiles are named.
     ...(s.profiles.join() === 'sidecar' ? [] : [`  profile:   ${s.profiles.map(p => `${p} (${profileWhat[p]})`).join(', then ')}`]),
     `  mode:      ${mode}`,
-    `  images:    proxy ${s.proxyImage}; init ${s.initImage}`,
-    `  resources: requests ${quantities(s.resources.requests)}; limits ${quantities(s.resources.limits)}`,
+    `  images:    ${images.join('; ')}`,
+    s.proxyKind === 'gateway'
+      ? "  resources: the pod's own istio-proxy's"
+      : `  resources: requests ${quantities(s.resources.requests)}; limits ${quantities(s.resources.limits)}`,
     ...capture,
     `  probes:    ${s.rewriteProbes && s.statusPort !== 0 ? `app probes rewritten to the agent on ${s.statusPort}` : 'not rewritten'}; proxy readiness ${s.statusPort === 0 ? 'off' : `on ${s.ports.health}`}`,
     `  metrics:   ${s.prometheusMerge ? `merged into the agent's on ${s.ports.agentStatus}` : 'not merged'}`
