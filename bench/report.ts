@@ -6,6 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import type { AdmissionResults } from './admission.js'
 import type { BudgetResults } from './budget.js'
+import type { CliResults } from './cli.js'
 import type { ColdStartResults } from './cold-start.js'
 import type { CoreResults } from './core.js'
 import type { ProfileSummary } from './profile.js'
@@ -31,6 +32,7 @@ export interface ReportInput {
   coldStart?: ColdStartResults
   profile?: { core: ProfileSummary[], server: ProfileSummary[] }
   budget?: BudgetResults
+  cli?: CliResults
 }
 
 function table (header: string[], rows: Array<Array<string | number>>): string {
@@ -239,7 +241,32 @@ export function renderSummary (r: ReportInput): string {
         p.rejectedMaxMs, p.peakRssMiB, ratio(p.peakRssMiB, b.baseline.peakRssMiB)])
     ), '')
   }
+  if (r.cli !== undefined) out.push(...renderCli(r.cli))
   return `${out.join('\n')}\n`
+}
+
+const verdict = (met: boolean | null): string => met === null ? 'not measured (no istioctl)' : met ? 'met' : 'missed'
+
+/** The offline CLI against istioctl kube-inject (bench/cli.ts), with issue 15's targets. */
+export function renderCli (c: CliResults): string[] {
+  const out = [`## The offline CLI against \`istioctl kube-inject\` (${c.corpus.source}: ${c.corpus.workloads} workloads in ${c.corpus.documents} documents, ${kib(c.corpus.bytes)})`, '']
+  const th = c.many.istioctl
+  out.push(table(['measure', 'ours', 'istioctl', 'ratio', 'target', 'result'], [
+    ['one workload, wall ms (median)', c.oneWorkload.oursMs, c.oneWorkload.istioctlMs ?? '–', c.oneWorkload.ratio === null ? '–' : `×${c.oneWorkload.ratio}`, '≤ ×0.5', verdict(c.oneWorkload.ratio === null ? null : c.oneWorkload.ratio <= 0.5)],
+    [`${c.corpus.workloads} workloads, CPU ms`, c.many.ours.cpuMs, th?.cpuMs ?? '–', c.many.cpuSpeedup === null ? '–' : `${c.many.cpuSpeedup}× faster`, '≥ 5× faster', verdict(c.many.cpuSpeedup === null ? null : c.many.cpuSpeedup >= 5)],
+    [`${c.corpus.workloads} workloads, peak RSS MiB`, c.many.ours.maxRssMiB, th?.maxRssMiB ?? '–', c.many.rssRatio === null ? '–' : `×${c.many.rssRatio}`, '≤ ×1', verdict(c.many.rssRatio === null ? null : c.many.rssRatio <= 1)],
+    [`${c.corpus.workloads} workloads, wall ms`, c.many.ours.wallMs, th?.wallMs ?? '–', th === null ? '–' : `×${Math.round((c.many.ours.wallMs / th.wallMs) * 100) / 100}`, '–', '–'],
+    ['start-up to the first byte of output, ms (median)', c.startup.firstByteMs, '–', '–', '≤ 100 ms', verdict(c.startup.firstByteMs <= 100)]
+  ]), '')
+  out.push(`Start-up to the first byte (median): the bundle with V8's compile cache ${c.startup.firstByteMs} ms; without the cache ${c.startup.firstByteNoCacheMs} ms` +
+    `${c.startup.firstByteUnbundledMs === undefined ? '' : `; the unbundled dist/cli.js with the cache ${c.startup.firstByteUnbundledMs} ms`}; \`node -e\` writing one byte ${c.startup.nodeEmptyMs} ms.`, '')
+  const s = c.splitUs
+  out.push('Cost split per workload (µs of CPU, warm, one process; each document timed stage by stage):', '')
+  out.push(table(['read', 'parse', 'inject', 're-emit', 'write', 'sum', 'a streamed run, untimed'], [[s.read, s.parse, s.inject, s.emit, s.write, s.total, s.streamed]]), '')
+  if (c.liveHeapMiB !== undefined) {
+    out.push(`Live heap (after a full GC): ${c.liveHeapMiB.start} MiB at rest, ${c.liveHeapMiB.input} MiB with the input read, at most ${c.liveHeapMiB.peak} MiB while streaming it.`, '')
+  }
+  return out
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -4,6 +4,8 @@ import type { Readable } from 'node:stream'
 
 export interface CliIo {
   readonly stdout: (text: string) => void
+  /** Resolves once stdout has taken what was written (a pipe holds the rest in memory until then). */
+  readonly drain?: () => Promise<void>
   readonly stderr: (text: string) => void
   readonly env: Readonly<Record<string, string | undefined>>
   readonly stdin: Readable

@@ -8,7 +8,7 @@ import { checkInitCapture } from './capture-check.js'
 import { digestInjection } from './digest.js'
 import { decide, podNamespace } from './policy.js'
 import { rewriteProbes, serialiseProbers } from './probes.js'
-import type { AppProbers } from './probes.js'
+import type { AppProbers, Originals } from './probes.js'
 import { mergePrometheus } from './prometheus.js'
 import { resolveSettings, withCaptureUID } from './settings.js'
 import type { SidecarSettings } from './settings.js'
@@ -86,7 +86,9 @@ export function inject (pod: Pod, request: RequestInfo, config: InjectorConfig, 
   let initContainers = user.initContainers
   const probers: AppProbers = {}
   if (settings.rewriteProbes && settings.statusPort !== 0) {
-    restore.probes = {}
+    // Keyed by container name, which the pod author writes: no prototype, so a container named
+    // `__proto__` is an entry like any other (the API server refuses that name only after us).
+    restore.probes = Object.create(null) as Originals
     containers = rewriteProbes(containers, settings.statusPort, probers, restore.probes)
     initContainers = rewriteProbes(initContainers, settings.statusPort, probers, restore.probes)
     if (Object.keys(restore.probes).length === 0) delete restore.probes
