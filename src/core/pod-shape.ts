@@ -76,6 +76,11 @@ export const containerShape: Shape = {
   }
 }
 
+/** The pod's securityContext, as far as a gateway's sysctl touches it. */
+export const podSecurityContextShape: Shape = {
+  fields: { sysctls: { list: { fields: { name: 'string', value: 'string' }, required: ['name'] } } }
+}
+
 const podShape: Shape = {
   fields: {
     apiVersion: 'string',
@@ -97,6 +102,7 @@ const podShape: Shape = {
         hostNetwork: 'boolean',
         nodeName: 'string',
         serviceAccountName: 'string',
+        securityContext: podSecurityContextShape,
         containers: { list: containerShape },
         initContainers: { list: containerShape },
         volumes: { list: { fields: { name: 'string' }, required: ['name'] } }

@@ -133,6 +133,8 @@ export interface AnnotationProblem {
   annotation: string
   value: string
   reason: string
+  /** A stable code where one annotation can be wrong in several ways worth telling apart (e.g. `unknown-template`). */
+  code?: string
 }
 
 export type InjectResult =

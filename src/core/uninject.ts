@@ -4,12 +4,13 @@
 // Re-injection is inject(uninject(pod)), so injecting twice equals injecting once. Pods injected by
 // Istio itself carry no `restore`: they are stripped as istiod strips them (containers, volumes,
 // status), and the probes' originals are carried over from the old proxy.
-import type { V1Container } from '@kubernetes/client-node'
+import type { V1Container, V1PodSecurityContext } from '@kubernetes/client-node'
 import { isRecord } from '../shared/records.js'
 import { annotations } from './annotations.js'
 import { parseJsonAnnotation } from './annotation-value.js'
-import { checkShape, containerShape } from './pod-shape.js'
-import { initName, proxyName, volumeNames } from './sidecar.js'
+import { checkShape, containerShape, podSecurityContextShape } from './pod-shape.js'
+import { grpcVolumeNames, initName, proxyName, volumeNames } from './sidecar.js'
+import { grpcBootstrapInitName } from './profiles.js'
 import type { Pod } from './types.js'
 
 type Handler = Record<string, unknown>
@@ -21,8 +22,14 @@ export interface Restore {
   annotations?: Record<string, string | null>
   /** container → probe or lifecycle hook (readinessProbe, preStop, …) → the handler before rewriting. */
   probes?: Record<string, Record<string, Handler>>
-  /** Where the user's own istio-proxy / istio-init stood, to put them back (list and index). */
-  overrides?: Array<{ list: 'containers' | 'initContainers', index: number }>
+  /**
+   * Where the containers recorded in proxy.istio.io/overrides stood, to put them back (list and index):
+   * the user's own istio-proxy / istio-init, and the app containers a gRPC profile changed. With a name,
+   * the recorded container of that name; without (older records), the next one of the list.
+   */
+  overrides?: Array<{ list: 'containers' | 'initContainers', index: number, name?: string }>
+  /** The pod's securityContext before a gateway's sysctl was set (null: absent). */
+  securityContext?: V1PodSecurityContext | null
   /**
    * What a pod injected by istiod carried into our first injection, so that the next one carries it
    * again: the old proxy's app probers and scrape annotations, and (overrides: true) user overrides
@@ -51,7 +58,13 @@ export function readStatus (pod: Pod): InjectionStatus | undefined {
   const value = parseJsonAnnotation(text)
   // An unreadable status still marks an injected pod: strip what we would have injected.
   if (!value.ok || !isRecord(value.value)) {
-    return { initContainers: [initName, proxyName], containers: [proxyName], volumes: Object.values(volumeNames), imagePullSecrets: null, revision: 'default' }
+    return {
+      initContainers: [initName, proxyName, grpcBootstrapInitName],
+      containers: [proxyName],
+      volumes: [...Object.values(volumeNames), ...Object.values(grpcVolumeNames)],
+      imagePullSecrets: null,
+      revision: 'default'
+    }
   }
   const parsed = value.value as Partial<InjectionStatus>
   const status: InjectionStatus = {
@@ -83,9 +96,12 @@ function wellShaped (value: unknown): Restore | undefined {
     out.probes = value.probes as NonNullable<Restore['probes']>
   }
   if (Array.isArray(value.overrides) && value.overrides.every(o => isRecord(o) &&
-      (o.list === 'containers' || o.list === 'initContainers') && Number.isInteger(o.index) && (o.index as number) >= 0)) {
+      (o.list === 'containers' || o.list === 'initContainers') && Number.isInteger(o.index) && (o.index as number) >= 0 &&
+      (o.name === undefined || typeof o.name === 'string'))) {
     out.overrides = value.overrides as NonNullable<Restore['overrides']>
   }
+  if (value.securityContext === null) out.securityContext = null
+  else if (checkShape(value.securityContext, podSecurityContextShape, '').ok) out.securityContext = value.securityContext as V1PodSecurityContext
   const c = value.carried
   if (isRecord(c) && (c.probers === undefined || typeof c.probers === 'string') &&
       (c.scrape === undefined || typeof c.scrape === 'string') && (c.overrides === undefined || c.overrides === true)) {
@@ -126,6 +142,9 @@ export function uninject (pod: Pod): Uninjected {
   }
   const lists = { containers, initContainers }
   if (restore?.overrides !== undefined) putBackOverrides(pod, restore.overrides, lists)
+  // istiod lists the app containers its gRPC templates changed as injected, and keeps their originals in
+  // proxy.istio.io/overrides; it appends them back before injecting again (webhook.go reinsertOverrides).
+  if (restore === undefined) lists.containers = [...lists.containers, ...recordedApps(pod, lists.containers)]
 
   const out: Pod = {
     ...pod,
@@ -140,6 +159,10 @@ export function uninject (pod: Pod): Uninjected {
   if (meta.labels === undefined) delete meta.labels
   if (meta.annotations === undefined) delete meta.annotations
   const outSpec = out.spec as NonNullable<Pod['spec']>
+  if (restore !== undefined && Object.hasOwn(restore, 'securityContext')) {
+    if (restore.securityContext === null || restore.securityContext === undefined) delete outSpec.securityContext
+    else outSpec.securityContext = restore.securityContext
+  }
   if (lists.initContainers.length > 0 || (spec.initContainers !== undefined && restore === undefined)) outSpec.initContainers = lists.initContainers
   else delete outSpec.initContainers
   if (volumes.length > 0 || (spec.volumes !== undefined && restore === undefined)) outSpec.volumes = volumes
@@ -219,8 +242,24 @@ function putBackOverrides (pod: Pod, places: NonNullable<Restore['overrides']>, 
   // An edited, unreadable annotation: the containers cannot be put back (inject() refuses the pod).
   if (!recorded.ok) return
   const queue = { containers: [...recorded.value.containers ?? []], initContainers: [...recorded.value.initContainers ?? []] }
-  for (const { list, index } of places) {
-    const item = queue[list].shift()
+  const take = (list: 'containers' | 'initContainers', name: string | undefined): V1Container | undefined => {
+    const at = name === undefined ? 0 : queue[list].findIndex(c => c.name === name)
+    return at < 0 ? undefined : queue[list].splice(at, 1)[0]
+  }
+  // Named places go back lowest index first, so that each stands where it stood among those already back
+  // (older, unnamed records were written in that order).
+  const ordered = places.every(p => p.name !== undefined) ? [...places].sort((x, y) => x.index - y.index) : places
+  for (const { list, index, name } of ordered) {
+    const item = take(list, name)
     if (item !== undefined) lists[list] = [...lists[list].slice(0, index), item, ...lists[list].slice(index)]
   }
+}
+
+/** The app containers of an istiod-injected pod kept in proxy.istio.io/overrides and missing from the pod. */
+function recordedApps (pod: Pod, containers: V1Container[]): V1Container[] {
+  const text = pod.metadata?.annotations?.[annotations.overrides]
+  if (text === undefined) return []
+  const recorded = readOverrides(text)
+  if (!recorded.ok) return []
+  return (recorded.value.containers ?? []).filter(c => c.name !== proxyName && !containers.some(k => k.name === c.name))
 }

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { join, relative } from 'node:path'
 import jsonPatch from 'fast-json-patch'
 import type { Operation } from 'fast-json-patch'
 import { parseAllDocuments } from 'yaml'
@@ -206,11 +206,13 @@ function explainText (sources: readonly Source[], opts: ManifestOptions): { outp
 }
 
 t.test('the examples are what the CLI produces', async t => {
-  for (const file of readdirSync(examplesDir).filter(f => f.endsWith('.yaml'))) {
-    const result = transformManifests([source(examplesDir, file)], 'inject', options())
-    const expected = join(examplesDir, 'injected', file)
-    if (update || !existsSync(expected)) writeFileSync(expected, result.output)
-    t.equal(result.output, readFileSync(expected, 'utf8'), `examples/bookinfo/injected/${file} (make examples regenerates it)`)
+  for (const dir of [examplesDir, join(examplesDir, '..', 'gateway')]) {
+    for (const file of readdirSync(dir).filter(f => f.endsWith('.yaml'))) {
+      const result = transformManifests([source(dir, file)], 'inject', options())
+      const expected = join(dir, 'injected', file)
+      if (update || !existsSync(expected)) writeFileSync(expected, result.output)
+      t.equal(result.output, readFileSync(expected, 'utf8'), `${relative(join(examplesDir, '..', '..'), expected)} (make examples regenerates it)`)
+    }
   }
 })
 
