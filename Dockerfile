@@ -39,6 +39,7 @@ ENV NODE_COMPILE_CACHE=/app/compile-cache
 RUN sidecar-injector serve --help >/dev/null && sidecar-injector capture --help >/dev/null
 # The base image's unprivileged `node` user, by number so that runAsNonRoot can verify it.
 USER 1000:1000
-EXPOSE 9443
+# The webhook port (HTTPS) and the metrics port the manifests give serve --metrics-port (plain HTTP).
+EXPOSE 9443 8080
 ENTRYPOINT ["sidecar-injector"]
 CMD ["serve"]

@@ -70,8 +70,8 @@ unit: node_modules system-deps-test ## Run the tap suite only
 
 test: system-deps-test lint typecheck unit ## Lint, type-check and run the tap suite
 
-examples: build ## Regenerate examples/bookinfo/injected/ with the inject CLI
-	for f in examples/bookinfo/*.yaml; do node dist/cli.js inject -f "$$f" > "examples/bookinfo/injected/$${f##*/}"; done
+examples: build ## Regenerate examples/*/injected/ with the inject CLI
+	for f in examples/*/*.yaml; do d=$${f%/*}; node dist/cli.js inject -f "$$f" > "$$d/injected/$${f##*/}"; done
 
 golden: node_modules ## Regenerate the golden injected fixtures after a deliberate change (review the diff)
 	UPDATE_GOLDEN=1 npx tap test/core/inject.test.ts test/workloads/transform.test.ts
@@ -88,11 +88,11 @@ kubectl-judge: node_modules system-deps-e2e control-plane ## The real kubectl de
 istio-oracle: ## Build Istio's own injector (istio-oracle, istioctl) from the Go module proxy into ~/.cache (once)
 	scripts/build-istio-oracle.sh >/dev/null
 
-conformance: node_modules istio-oracle ## Our injector against Istio's own: its goldens, then fixtures, examples and Istio's samples, both paths
+conformance: node_modules istio-oracle helm ## Our injector against Istio's own: its goldens, then fixtures, examples, Istio's samples and gateway chart, both paths
 	set -o pipefail; $$(scripts/build-istio-oracle.sh --print)/istio-oracle goldens "$$(scripts/build-istio-oracle.sh --module)" | tail -1
 	npx tap --timeout=1800 test/conformance/istio.ts test/conformance/proxy-config-schema.ts
 
-conformance-doc: node_modules istio-oracle ## Regenerate the generated parts of docs/istio-compatibility.md and README.md from a conformance run
+conformance-doc: node_modules istio-oracle helm ## Regenerate the generated parts of docs/istio-compatibility.md and README.md from a conformance run
 	CONFORMANCE_WRITE_DOC=1 npx tap --timeout=1800 test/conformance/istio.ts
 
 e2e-build: build

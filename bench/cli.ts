@@ -5,14 +5,16 @@
 // and the cost split per workload of our side. When istioctl (or the samples) are absent it says so
 // and measures our side alone (or uses examples/ instead).
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, writeFileSync, writeSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { defaultConfig } from '../src/core/config.js'
-import { transformManifests } from '../src/workloads/transform.js'
+import { PendingOutput } from '../src/cli/output.js'
+import { streamManifests, transformDocument, transformManifests, writeDocument } from '../src/workloads/transform.js'
+import { checkDocument } from '../src/workloads/templates.js'
 import type { ManifestOptions } from '../src/workloads/templates.js'
 import { readDocuments } from '../src/yaml/read.js'
-import { cliPath, repoRoot } from './servers.js'
+import { cliPath, repoRoot, unbundledCliPath } from './servers.js'
 import { median, round } from './stats.js'
 
 const istioModule = 'istio.io/istio@v0.0.0-20260827124520-eed52ebb66ad'
@@ -22,10 +24,17 @@ export interface CliResults {
   istioctl: string | null
   corpus: { source: string, workloads: number, documents: number, bytes: number }
   oneWorkload: { oursMs: number, istioctlMs: number | null, ratio: number | null }
-  startup: { firstByteMs: number, firstByteNoCacheMs: number, nodeEmptyMs: number }
+  startup: { firstByteMs: number, firstByteNoCacheMs: number, firstByteUnbundledMs?: number, nodeEmptyMs: number }
   many: { ours: Run, istioctl: Run | null, cpuSpeedup: number | null, rssRatio: number | null }
-  /** Per workload, µs of CPU in one process: read, parse, inject, re-emit, write. */
-  splitUs: { read: number, parse: number, inject: number, emit: number, write: number }
+  /**
+   * Per workload, µs of CPU in one warm process, the stages of one streamed run timed document by
+   * document: read the file, parse (the yaml package and kubectl's value rules, every document),
+   * inject (the core and the workload's pod template), re-emit (untouched documents copied, touched
+   * ones edited in place), write (the bounded output buffer and its copy to /dev/null).
+   */
+  splitUs: { read: number, parse: number, inject: number, emit: number, write: number, total: number, streamed: number }
+  /** Live heap (after a full GC), MiB: before the run, with the input read, and the most seen while streaming. */
+  liveHeapMiB?: { start: number, input: number, peak: number }
 }
 
 const cacheDir = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'sidecar-injector')
@@ -103,11 +112,83 @@ function medianRun (runs: Run[]): Run {
   return { wallMs: round(median(runs.map(r => r.wallMs))), cpuMs: round(median(runs.map(r => r.cpuMs))), maxRssMiB: round(median(runs.map(r => r.maxRssMiB))) }
 }
 
-function cpuUs (fn: () => void): number {
-  const start = process.cpuUsage()
-  fn()
-  const used = process.cpuUsage(start)
+function cpuNow (): number {
+  const used = process.cpuUsage()
   return used.user + used.system
+}
+
+/**
+ * The CLI's own path (src/workloads/transform.ts streamManifests into src/cli/output.ts), its stages
+ * timed one document at a time, after two untimed runs to warm the JIT; then the live heap of a run
+ * with a full GC every 100 documents (needs --expose-gc, which `npm run bench` gives).
+ */
+async function costSplit (file: string, workloads: number): Promise<{ splitUs: CliResults['splitUs'], liveHeapMiB?: CliResults['liveHeapMiB'] }> {
+  const opts = options()
+  const devNull = openSync('/dev/null', 'w')
+  const sink = { stdout: (text: string): void => { writeSync(devNull, text) }, stderr: () => {}, env: {}, stdin: process.stdin, cwd: '.' }
+  try {
+    for (let i = 0; i < 2; i++) streamManifests([{ name: 'c', text: readFileSync(file, 'utf8') }], 'inject', opts, () => {})
+    const streamedStart = cpuNow()
+    const output0 = new PendingOutput()
+    streamManifests([{ name: 'c', text: readFileSync(file, 'utf8') }], 'inject', opts, output0.write)
+    await output0.commit(sink)
+    const streamed = cpuNow() - streamedStart
+
+    const at = { read: 0, parse: 0, inject: 0, emit: 0, write: 0 }
+    let t = cpuNow()
+    const text = readFileSync(file, 'utf8')
+    at.read = cpuNow() - t
+    const output = new PendingOutput()
+    const notes: string[] = []
+    const errors: string[] = []
+    const documents = readDocuments(text)
+    let first = true
+    for (;;) {
+      t = cpuNow()
+      const next = documents.next()
+      let now = cpuNow()
+      at.parse += now - t
+      if (next.done === true) break
+      t = now
+      const doc = checkDocument(next.value, 'c', errors)
+      const out = doc === undefined ? undefined : transformDocument(doc, `c, document ${next.value.index}`, 'inject', opts, notes, errors)
+      now = cpuNow()
+      at.inject += now - t
+      if (out === undefined) continue
+      t = now
+      const piece = writeDocument(text, next.value, out, first)
+      first = false
+      now = cpuNow()
+      at.emit += now - t
+      t = now
+      output.write(piece)
+      at.write += cpuNow() - t
+    }
+    t = cpuNow()
+    await output.commit(sink)
+    at.write += cpuNow() - t
+    if (errors.length > 0) throw new Error(`cli: the corpus has errors: ${errors[0] ?? ''}`)
+    const per = (us: number): number => round(us / workloads)
+    const splitUs = { read: per(at.read), parse: per(at.parse), inject: per(at.inject), emit: per(at.emit), write: per(at.write), total: per(at.read + at.parse + at.inject + at.emit + at.write), streamed: per(streamed) }
+
+    const gc = (globalThis as { gc?: () => void }).gc
+    if (gc === undefined) return { splitUs }
+    const heapMiB = (): number => { gc(); return round(process.memoryUsage().heapUsed / 1024 / 1024) }
+    const start = heapMiB()
+    const input = readFileSync(file, 'utf8')
+    const withInput = heapMiB()
+    let peak = withInput
+    let documentsSeen = 0
+    const held = new PendingOutput()
+    streamManifests([{ name: 'c', text: input }], 'inject', opts, piece => {
+      held.write(piece)
+      if (++documentsSeen % 100 === 0) peak = Math.max(peak, heapMiB())
+    })
+    held.discard()
+    return { splitUs, liveHeapMiB: { start, input: withInput, peak } }
+  } finally {
+    closeSync(devNull)
+  }
 }
 
 export async function runCliBench (tmp: string, quick: boolean, log: (l: string) => void): Promise<CliResults> {
@@ -131,14 +212,19 @@ export async function runCliBench (tmp: string, quick: boolean, log: (l: string)
   const istioctlMs = istioctl === null ? null : round(median(one.theirs))
   log(`cli: one workload: ours ${oursMs} ms${istioctlMs === null ? '' : `, istioctl ${istioctlMs} ms, ratio ${round(oursMs / istioctlMs)} (target <= 0.5)`}`)
 
-  const fb: { cached: number[], uncached: number[], empty: number[] } = { cached: [], uncached: [], empty: [] }
+  // The levers, interleaved: the bundle with and without V8's compile cache, the unbundled tsc output
+  // (hundreds of modules) with it, and node alone.
+  const unbundled = [node, unbundledCliPath, 'inject', '-f', corpus.one]
+  await firstByte(unbundled, env) // fills its compile cache
+  const fb: { cached: number[], uncached: number[], unbundled: number[], empty: number[] } = { cached: [], uncached: [], unbundled: [], empty: [] }
   for (let i = 0; i < runs; i++) {
     fb.cached.push(await firstByte(ours(corpus.one), env))
     fb.uncached.push(await firstByte(ours(corpus.one), noCache))
+    fb.unbundled.push(await firstByte(unbundled, env))
     fb.empty.push(await firstByte([node, '-e', 'process.stdout.write("x")'], env))
   }
-  const startup = { firstByteMs: round(median(fb.cached)), firstByteNoCacheMs: round(median(fb.uncached)), nodeEmptyMs: round(median(fb.empty)) }
-  log(`cli: start-up to first byte: ${startup.firstByteMs} ms with the compile cache, ${startup.firstByteNoCacheMs} ms without, node -e alone ${startup.nodeEmptyMs} ms (target <= 100)`)
+  const startup = { firstByteMs: round(median(fb.cached)), firstByteNoCacheMs: round(median(fb.uncached)), firstByteUnbundledMs: round(median(fb.unbundled)), nodeEmptyMs: round(median(fb.empty)) }
+  log(`cli: start-up to first byte: ${startup.firstByteMs} ms (bundle, compile cache), ${startup.firstByteNoCacheMs} ms without the cache, ${startup.firstByteUnbundledMs} ms unbundled with it, node -e alone ${startup.nodeEmptyMs} ms (target <= 100)`)
 
   const many: { ours: Run[], theirs: Run[] } = { ours: [], theirs: [] }
   for (let i = 0; i < (quick ? 1 : 3); i++) {
@@ -151,20 +237,9 @@ export async function runCliBench (tmp: string, quick: boolean, log: (l: string)
   log(`cli: ${corpus.workloads} workloads: ours ${o.cpuMs} ms CPU, ${o.wallMs} ms wall, ${o.maxRssMiB} MiB peak RSS` +
     (th === null ? '' : `; istioctl ${th.cpuMs} ms CPU, ${th.wallMs} ms wall, ${th.maxRssMiB} MiB; CPU ${manyResult.cpuSpeedup}× faster (target >= 5), RSS ${manyResult.rssRatio}× istioctl's (target <= 1)`))
 
-  // Cost split, in this process, warm: each part timed on its own over the whole stream.
-  let text = ''
-  const n = corpus.workloads
-  for (let i = 0; i < 2; i++) transformManifests([{ name: 'c', text: readFileSync(corpus.file, 'utf8') }], 'inject', options())
-  const read = cpuUs(() => { text = readFileSync(corpus.file, 'utf8') })
-  const parse = cpuUs(() => { for (const d of readDocuments(text)) if (d.error !== undefined) throw new Error(d.error.message) })
-  let json = ''
-  const toJson = cpuUs(() => { json = transformManifests([{ name: 'c', text }], 'inject', options('json')).output })
-  const stringify = cpuUs(() => { JSON.stringify(JSON.parse(json), null, 2) }) / 2
-  let yaml = ''
-  const toYaml = cpuUs(() => { yaml = transformManifests([{ name: 'c', text }], 'inject', options()).output })
-  const write = cpuUs(() => { writeFileSync('/dev/null', yaml) })
-  const per = (us: number): number => round(Math.max(us, 0) / n)
-  const splitUs = { read: per(read), parse: per(parse), inject: per(toJson - parse - stringify), emit: per(toYaml - toJson + stringify), write: per(write) }
-  log(`cli: per workload (µs CPU): read ${splitUs.read}, parse ${splitUs.parse}, inject ${splitUs.inject}, re-emit ${splitUs.emit}, write ${splitUs.write}`)
-  return { istioctl: istioctl?.[0] ?? null, corpus: { source: corpus.source, workloads: corpus.workloads, documents: corpus.documents, bytes: corpus.bytes }, oneWorkload: { oursMs, istioctlMs, ratio: istioctlMs === null ? null : round(oursMs / istioctlMs) }, startup, many: manyResult, splitUs }
+  const { splitUs, liveHeapMiB } = await costSplit(corpus.file, corpus.workloads)
+  log(`cli: per workload (µs CPU, warm, in-process): read ${splitUs.read}, parse ${splitUs.parse}, inject ${splitUs.inject}, re-emit ${splitUs.emit}, write ${splitUs.write}; ` +
+    `sum ${splitUs.total} (an untimed streamed run: ${splitUs.streamed})`)
+  if (liveHeapMiB !== undefined) log(`cli: live heap (MiB, after full GCs): ${liveHeapMiB.start} at rest, ${liveHeapMiB.input} with the input read, at most ${liveHeapMiB.peak} while streaming`)
+  return { istioctl: istioctl?.[0] ?? null, corpus: { source: corpus.source, workloads: corpus.workloads, documents: corpus.documents, bytes: corpus.bytes }, oneWorkload: { oursMs, istioctlMs, ratio: istioctlMs === null ? null : round(oursMs / istioctlMs) }, startup, many: manyResult, splitUs, ...(liveHeapMiB === undefined ? {} : { liveHeapMiB }) }
 }

@@ -3,6 +3,9 @@
 // (JSON.parse(JSON.stringify(pod))) of the same pod: the least any code that looks at every field pays.
 import { defaultConfig } from '../src/core/config.js'
 import { inject } from '../src/core/inject.js'
+import { parseReview } from '../src/admission/parse.js'
+import { encodeReview } from '../src/admission/responses.js'
+import { podToInject, reviewAdmission } from '../src/admission/review.js'
 import { diffPatch, encodePatch } from '../src/core/patch.js'
 import type { Pod, RequestInfo } from '../src/core/types.js'
 import type { MeasureOptions, Measurement } from './measure.js'
@@ -70,6 +73,50 @@ export interface CoreResults {
    * longest time the process waited for a core, not by the code.
    */
   largestPod: { name: string, meanMs: number, p99Ms: number, maxMs: number, wellUnder100ms: boolean }
+  /** Heap held by one review in flight (heldInFlight); absent without --expose-gc. */
+  inFlightHeap?: InFlightHeap[]
+}
+
+export interface InFlightHeap {
+  review: string
+  reviewBytes: number
+  /** KiB of V8 heap per review held: body text, parsed review, injected pod, verdict and answer. */
+  heldKiB: number
+  /** heldKiB ÷ the body's size. */
+  perBodyByte: number
+  /** KiB per review once only its answer is left (what the server keeps while writing it). */
+  answerKiB: number
+}
+
+/**
+ * What one review in flight keeps in the heap, everything the server holds between reading the body
+ * and writing the answer: `count` reviews taken through the webhook's steps and held, the heap used
+ * read after full GCs before and after. The in-flight budget (src/http/server.ts) assumes ~6× the body.
+ */
+export function heldInFlight (spec: ReviewSpec, count = 64): InFlightHeap | undefined {
+  const gc = (globalThis as { gc?: () => void }).gc
+  if (gc === undefined) return undefined
+  const config = defaultConfig()
+  const one = (): { text: string, body: unknown, answer: string } => {
+    const text = Buffer.from(spec.body).toString('utf8')
+    const body: unknown = JSON.parse(text)
+    const parsed = parseReview(body)
+    if (!parsed.ok) throw new Error(`${spec.name}: ${parsed.message}`)
+    const verdict = reviewAdmission(parsed.review, config, {}, podToInject(parsed.review.request))
+    return { text, body, answer: encodeReview(verdict.review) }
+  }
+  for (let i = 0; i < 20; i++) one()
+  const settle = (): number => { gc(); gc(); return process.memoryUsage().heapUsed }
+  const before = settle()
+  const held = Array.from({ length: count }, one)
+  const withAll = settle()
+  const answers = held.map(h => h.answer)
+  held.length = 0
+  const withAnswers = settle()
+  const bytes = Buffer.byteLength(spec.body)
+  const kib = (n: number): number => round(n / count / 1024)
+  answers.length = 0
+  return { review: spec.name, reviewBytes: bytes, heldKiB: kib(withAll - before), perBodyByte: round((withAll - before) / count / bytes), answerKiB: kib(withAnswers - before) }
 }
 
 function injectOrThrow (spec: ReviewSpec): Pod {
@@ -176,7 +223,10 @@ export function runCoreBench (options: MeasureOptions, log: (line: string) => vo
   log(`core env-only fit (50 containers): ${envOnly.fitByEnvVars.slope} µs/env var + ${envOnly.fitByEnvVars.intercept} µs, r² ${envOnly.fitByEnvVars.r2}`)
   const largest = scaling.points[scaling.points.length - 1]
   if (largest === undefined) throw new Error('no scaling points')
+  const inFlightHeap = [defaultedReview(), largeReview()].flatMap(spec => heldInFlight(spec) ?? [])
+  for (const h of inFlightHeap) log(`core in-flight heap ${h.review}: ${h.heldKiB} KiB per review held (×${h.perBodyByte} its body), ${h.answerKiB} KiB once only the answer is left`)
   return {
+    inFlightHeap,
     pods,
     scaling,
     envOnly,

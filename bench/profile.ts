@@ -78,7 +78,9 @@ export function splitOf (stack: CallFrame[]): Stage {
   // scans the text with regular expressions and walks the result for prototype keys.
   if (leaf.url.includes('node_modules/secure-json-parse') && leaf.functionName === '_parse') return 'JSON.parse'
   for (const frame of stack) {
-    if (frame.url.includes('node_modules/secure-json-parse')) return 'shape check'
+    // The pod's shape check (core/pod-shape.ts) runs inside the body's 'end' callback: without this
+    // it counted as body read.
+    if (frame.url.includes('node_modules/secure-json-parse') || frame.url.endsWith('/core/pod-shape.js')) return 'shape check'
     const stage = stageByFunction[frame.functionName]
     if (stage !== undefined && (frame.url.includes('/dist') || frame.url.includes('node_modules/fastify') || frame.url.startsWith('node:'))) return stage
   }

@@ -6,6 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import type { AdmissionResults } from './admission.js'
 import type { BudgetResults } from './budget.js'
+import type { CliResults } from './cli.js'
 import type { ColdStartResults } from './cold-start.js'
 import type { CoreResults } from './core.js'
 import type { ProfileSummary } from './profile.js'
@@ -31,6 +32,7 @@ export interface ReportInput {
   coldStart?: ColdStartResults
   profile?: { core: ProfileSummary[], server: ProfileSummary[] }
   budget?: BudgetResults
+  cli?: CliResults
 }
 
 function table (header: string[], rows: Array<Array<string | number>>): string {
@@ -134,6 +136,11 @@ export function renderSummary (r: ReportInput): string {
       out.push(`Least-squares fits — ${fits.join('; ')}.`, '')
     }
     const l = c.largestPod
+    if (c.inFlightHeap !== undefined && c.inFlightHeap.length > 0) {
+      out.push('### Heap held per review in flight (body text, parsed review, injected pod, verdict, answer; 64 held, after full GCs)', '')
+      out.push(table(['review', 'body bytes', 'KiB held per review', '× its body', 'KiB once only the answer is left'],
+        c.inFlightHeap.map(h => [h.review, h.reviewBytes, h.heldKiB, `×${h.perBodyByte}`, h.answerKiB])), '')
+    }
     out.push(`Largest pod (${l.name}): ${l.meanMs} ms CPU per injection, wall p99 ${l.p99Ms} ms (max ${l.maxMs} ms, set by waits for a core) — ` +
       `${l.wellUnder100ms ? 'well under 100 ms (CPU < 10 ms, wall p99 < 100 ms)' : 'NOT well under 100 ms'}.`, '')
   }
@@ -171,10 +178,11 @@ export function renderSummary (r: ReportInput): string {
     ), '')
     if (a.openLoop !== undefined && a.openLoop.length > 0) {
       out.push('## Open loop: latency at fixed arrival rates (from the time each request was due: no coordinated omission)', '')
-      out.push(table(['review', 'server', '% of capacity', 'rate req/s', 'achieved req/s', 'p50 / p99 / p99.9 ms', 'max ms', 'CPU µs/req', 'client lag max ms', 'errors'],
+      out.push(table(['review', 'server', '% of capacity', 'rate req/s', 'achieved req/s', 'p50 / p99 / p99.9 ms', 'max ms', 'CPU µs/req', 'connections', 'client lag p99 / max ms', 'client CPU µs/req (share of its core)', 'errors'],
         a.openLoop.map(p => [p.review, p.server, Math.round(p.fraction * 100), p.targetRps, p.achievedRps,
-          `${p.latency.p50Ms} / ${p.latency.p99Ms} / ${p.latency.p999Ms}`, p.latency.maxMs, p.cpuUsPerRequest, p.maxSendLagMs, p.errors + p.non2xx])
-      ), '')
+          `${p.latency.p50Ms} / ${p.latency.p99Ms} / ${p.latency.p999Ms}`, p.latency.maxMs, p.cpuUsPerRequest, p.connections ?? '–',
+          `${p.p99SendLagMs ?? '–'} / ${p.maxSendLagMs}`, p.clientCpuUsPerRequest === undefined ? '–' : `${p.clientCpuUsPerRequest} (${Math.round((p.clientCpuShare ?? 0) * 100)} %)`, p.errors + p.non2xx])
+      ), '', 'A client lag p99 above ~1 ms means the load generator (one core, shared) fell behind its schedule: that point\'s latencies are upper bounds.', '')
     }
     if (a.cappedHeap !== undefined && a.cappedHeap.length > 0) {
       out.push('## Our server with a capped old space (--max-old-space-size; the Deployment in manifests/ sets one)', '')
@@ -239,7 +247,32 @@ export function renderSummary (r: ReportInput): string {
         p.rejectedMaxMs, p.peakRssMiB, ratio(p.peakRssMiB, b.baseline.peakRssMiB)])
     ), '')
   }
+  if (r.cli !== undefined) out.push(...renderCli(r.cli))
   return `${out.join('\n')}\n`
+}
+
+const verdict = (met: boolean | null): string => met === null ? 'not measured (no istioctl)' : met ? 'met' : 'missed'
+
+/** The offline CLI against istioctl kube-inject (bench/cli.ts), with issue 15's targets. */
+export function renderCli (c: CliResults): string[] {
+  const out = [`## The offline CLI against \`istioctl kube-inject\` (${c.corpus.source}: ${c.corpus.workloads} workloads in ${c.corpus.documents} documents, ${kib(c.corpus.bytes)})`, '']
+  const th = c.many.istioctl
+  out.push(table(['measure', 'ours', 'istioctl', 'ratio', 'target', 'result'], [
+    ['one workload, wall ms (median)', c.oneWorkload.oursMs, c.oneWorkload.istioctlMs ?? '–', c.oneWorkload.ratio === null ? '–' : `×${c.oneWorkload.ratio}`, '≤ ×0.5', verdict(c.oneWorkload.ratio === null ? null : c.oneWorkload.ratio <= 0.5)],
+    [`${c.corpus.workloads} workloads, CPU ms`, c.many.ours.cpuMs, th?.cpuMs ?? '–', c.many.cpuSpeedup === null ? '–' : `${c.many.cpuSpeedup}× faster`, '≥ 5× faster', verdict(c.many.cpuSpeedup === null ? null : c.many.cpuSpeedup >= 5)],
+    [`${c.corpus.workloads} workloads, peak RSS MiB`, c.many.ours.maxRssMiB, th?.maxRssMiB ?? '–', c.many.rssRatio === null ? '–' : `×${c.many.rssRatio}`, '≤ ×1', verdict(c.many.rssRatio === null ? null : c.many.rssRatio <= 1)],
+    [`${c.corpus.workloads} workloads, wall ms`, c.many.ours.wallMs, th?.wallMs ?? '–', th === null ? '–' : `×${Math.round((c.many.ours.wallMs / th.wallMs) * 100) / 100}`, '–', '–'],
+    ['start-up to the first byte of output, ms (median)', c.startup.firstByteMs, '–', '–', '≤ 100 ms', verdict(c.startup.firstByteMs <= 100)]
+  ]), '')
+  out.push(`Start-up to the first byte (median): the bundle with V8's compile cache ${c.startup.firstByteMs} ms; without the cache ${c.startup.firstByteNoCacheMs} ms` +
+    `${c.startup.firstByteUnbundledMs === undefined ? '' : `; the unbundled dist/cli.js with the cache ${c.startup.firstByteUnbundledMs} ms`}; \`node -e\` writing one byte ${c.startup.nodeEmptyMs} ms.`, '')
+  const s = c.splitUs
+  out.push('Cost split per workload (µs of CPU, warm, one process; each document timed stage by stage):', '')
+  out.push(table(['read', 'parse', 'inject', 're-emit', 'write', 'sum', 'a streamed run, untimed'], [[s.read, s.parse, s.inject, s.emit, s.write, s.total, s.streamed]]), '')
+  if (c.liveHeapMiB !== undefined) {
+    out.push(`Live heap (after a full GC): ${c.liveHeapMiB.start} MiB at rest, ${c.liveHeapMiB.input} MiB with the input read, at most ${c.liveHeapMiB.peak} MiB while streaming it.`, '')
+  }
+  return out
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

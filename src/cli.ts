@@ -36,15 +36,29 @@ function usage (): string {
 async function main (argv: readonly string[]): Promise<number> {
   const io: CliIo = {
     stdout: text => { process.stdout.write(text) },
+    drain: async () => {
+      const out = process.stdout
+      if (!out.writableNeedDrain) return
+      // An error or a closed pipe (| head) must not leave us waiting for a drain that never comes.
+      await new Promise<void>(resolve => {
+        const done = (): void => {
+          out.off('drain', done).off('error', done).off('close', done)
+          resolve()
+        }
+        out.once('drain', done).once('error', done).once('close', done)
+      })
+    },
     stderr: text => { process.stderr.write(text) },
     env: process.env,
-    stdin: process.stdin,
+    // Only commands that read stdin pay for making its stream.
+    get stdin () { return process.stdin },
     cwd: process.cwd(),
     onSignal: handler => {
       process.on('SIGTERM', handler)
       process.on('SIGINT', handler)
     },
-    exit: code => process.exit(code)
+    exit: code => process.exit(code),
+    onExit: handler => { process.on('exit', handler) }
   }
   const [name, ...args] = argv
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {

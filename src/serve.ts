@@ -1,7 +1,8 @@
 // The webhook's composition root: wires the config file, the serving certificate source, the metrics
-// and the HTTPS server, listens, and hot-reloads both files. Signals and the process belong to the
+// and the HTTPS server, listens (and, with a metrics port, serves /metrics there), and hot-reloads both files. Signals and the process belong to the
 // `serve` command (src/cli/serve.ts), which calls startServer; tests call it directly.
 import type { SecureVersion } from 'node:tls'
+import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { Registry } from 'prom-client'
 import type { InjectorConfig } from './core/types.js'
@@ -9,6 +10,7 @@ import { createMetrics } from './http/metrics.js'
 import type { WebhookMetrics } from './http/metrics.js'
 import { buildServer } from './http/server.js'
 import type { FactsProvider, ServerTimeouts, WebhookServer } from './http/server.js'
+import { buildMetricsServer } from './http/metrics-server.js'
 import type { AuditApi } from './kube/audit-api.js'
 import type { AuditMetric } from './kube/audit-metric.js'
 import type { KubeSettings } from './kube/in-cluster.js'
@@ -20,6 +22,12 @@ import type { CertificateSource } from './tls/file-source.js'
 export interface ServeSettings {
   port: number
   host: string
+  /**
+   * The plain-HTTP /metrics listener's port, on the same host; absent: no metrics listener (the webhook
+   * port never serves /metrics). 0 here is a port the system chooses (tests); `serve --metrics-port 0`
+   * means absent (src/cli/serve.ts).
+   */
+  metricsPort?: number
   tlsCertFile?: string
   tlsPrivateKeyFile?: string
   tlsMinVersion: SecureVersion
@@ -52,10 +60,12 @@ export interface RunningServer {
   server: WebhookServer
   metrics: WebhookMetrics
   port: number
+  /** The metrics listener's port; absent when there is none. */
+  metricsPort?: number
   config: () => InjectorConfig
   /** Re-reads the config file now (the watcher does this on change). */
   reloadConfig: () => Promise<void>
-  /** Readiness false, drain (settings.drainSeconds unless given), close; stops the watchers. */
+  /** Readiness false, drain (settings.drainSeconds unless given), close; then the metrics listener; stops the watchers. */
   shutdown: (drainSeconds?: number) => Promise<void>
 }
 
@@ -92,9 +102,23 @@ export async function startServer (settings: ServeSettings, deps: ServeDependenc
   const stopConfig = settings.configFile === undefined ? () => {} : config.watch(deps.watch)
 
   await server.app.listen({ port: settings.port, host: settings.host })
-  const address = server.app.server.address()
-  const port = typeof address === 'object' && address !== null ? address.port : settings.port
+  const port = boundPort(server.app, settings.port)
   logger.info({ host: settings.host, port }, 'listening')
+  const metricsApp = settings.metricsPort === undefined ? undefined : buildMetricsServer({ logger, registry: metrics.registry })
+  if (metricsApp !== undefined) {
+    try {
+      await metricsApp.listen({ port: settings.metricsPort ?? 0, host: settings.host })
+    } catch (err) {
+      // Nothing half-started: the webhook port closes, the watchers stop, the caller reports the error.
+      stopCertificates()
+      stopConfig()
+      await server.app.close()
+      throw err
+    }
+  }
+  const metricsPort = metricsApp === undefined ? undefined : boundPort(metricsApp, settings.metricsPort ?? 0)
+  if (metricsPort !== undefined) logger.info({ host: settings.host, port: metricsPort }, 'metrics listening')
+  else logger.info({ hint: '--metrics-port N serves GET /metrics on port N' }, 'no metrics listener')
   const auditMetric = settings.auditMetricSeconds === undefined
     ? undefined
     : await startAuditMetricOf(settings.auditMetricSeconds, deps, metrics.registry, config.current)
@@ -103,15 +127,27 @@ export async function startServer (settings: ServeSettings, deps: ServeDependenc
     server,
     metrics,
     port,
+    ...(metricsPort === undefined ? {} : { metricsPort }),
     config: config.current,
     reloadConfig: config.reload,
     async shutdown (drainSeconds = settings.drainSeconds) {
       stopCertificates()
       stopConfig()
       auditMetric?.stop()
-      await server.shutdown({ drainMs: drainSeconds * 1000 })
+      // Metrics are served through the drain (sidecar_injector_draining shows it) and close last.
+      try {
+        await server.shutdown({ drainMs: drainSeconds * 1000 })
+      } finally {
+        await metricsApp?.close()
+      }
     }
   }
+}
+
+/** The port a listening app got (the one asked for, or the system's choice for 0). */
+function boundPort (app: FastifyInstance, asked: number): number {
+  const address = app.server.address()
+  return typeof address === 'object' && address !== null ? address.port : asked
 }
 
 /** The default certificate source: the two files of the settings, watched. */

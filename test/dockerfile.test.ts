@@ -45,7 +45,8 @@ t.test('the image matches the manifests and the config default', async t => {
   t.equal(container.args[0], 'serve', 'the Deployment passes a command to the entrypoint')
   t.equal(container.image, defaultConfig().images.init, 'the injected init container uses the same image')
   t.match(dockerfile, new RegExp(`docker build -t ${container.image as string} \\.`), 'the documented build tags that image')
-  t.match(runtime, new RegExp(`EXPOSE ${String(container.ports[0].containerPort)}`))
+  const exposed = /^EXPOSE (.+)$/m.exec(runtime)?.[1]?.split(/\s+/).map(Number)
+  t.same(exposed, container.ports.map((p: { containerPort: number }) => p.containerPort), 'EXPOSE lists the Deployment\'s ports: webhook, metrics')
 })
 
 t.test('every COPY source exists and is not excluded by .dockerignore', async t => {

@@ -1,9 +1,11 @@
 // The shipped manifests cross-checked against each other, the config defaults, the server's flags
 // and routes, and Istio's injection matrix (docs/istio-compatibility.md).
-import { readdirSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { pino } from 'pino'
 import { Registry } from 'prom-client'
 import t from 'tap'
+import { parse as parseYaml } from 'yaml'
 import { loadManifests, shippedManifestsDir } from '../src/install/render.js'
 import type { Manifest } from '../src/install/render.js'
 import { defaultConfig, parseConfig } from '../src/core/config.js'
@@ -11,12 +13,13 @@ import { matchesSelector } from '../src/core/selectors.js'
 import type { LabelSelector } from '../src/core/types.js'
 import { createMetrics } from '../src/http/metrics.js'
 import { buildServer } from '../src/http/server.js'
+import { buildMetricsServer } from '../src/http/metrics-server.js'
 import {
   defaultCaSecretName, defaultNamespace, defaultServiceName, defaultWebhookConfigName, webhookNameSuffix
 } from '../src/kube/names.js'
 import { parseServeSettings } from '../src/cli/serve.js'
 
-const { objects, failurePolicy } = await loadManifests()
+const { objects, failurePolicy, monitoringNamespace } = await loadManifests()
 const find = (kind: string, name?: string): Manifest => {
   const found = objects.filter(o => o.kind === kind && (name === undefined || o.metadata.name === name))
   if (found.length !== 1) throw new Error(`expected one ${kind} ${name ?? ''}, found ${found.length}`)
@@ -110,9 +113,19 @@ t.test('ports and paths agree: Service → container → server flags → routes
     t.same(webhook.clientConfig.service, { name: service.metadata.name, namespace: service.metadata.namespace, path: '/inject', port: servicePort.port })
     t.equal(webhook.clientConfig.caBundle, undefined, 'no caBundle is shipped')
   }
+  const metricsPort = container.ports.find((p: Manifest) => p.name === 'http-metrics')
+  t.equal(metricsPort.containerPort, settings.metricsPort, 'the metrics container port is serve\'s --metrics-port')
+  t.not(settings.metricsPort, settings.port)
+  t.same(service.spec.ports[1], { name: 'http-metrics', port: metricsPort.containerPort, targetPort: metricsPort.name, protocol: 'TCP' })
+  t.same(deployment.spec.template.metadata.annotations, { 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(metricsPort.containerPort), 'prometheus.io/path': '/metrics' },
+    'the scrape annotations name the metrics port')
   const netpol = find('NetworkPolicy')
   t.same(netpol.spec.podSelector.matchLabels, deployment.spec.selector.matchLabels)
-  t.same(netpol.spec.ingress, [{ ports: [{ protocol: 'TCP', port: port.containerPort }] }])
+  t.same(netpol.spec.ingress, [
+    { ports: [{ protocol: 'TCP', port: port.containerPort }] },
+    { from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': monitoringNamespace } } }], ports: [{ protocol: 'TCP', port: metricsPort.containerPort }] }
+  ], 'the webhook port from any source (the API server), the metrics port from the monitoring namespace only')
+  t.equal(monitoringNamespace, 'monitoring', 'webhook-settings.yaml names it')
 
   const server = buildServer({
     logger: pino({ level: 'silent' }),
@@ -122,12 +135,28 @@ t.test('ports and paths agree: Service → container → server flags → routes
   })
   t.teardown(() => server.app.close())
   t.ok(server.app.hasRoute({ method: 'POST', url: webhooks[0]?.clientConfig.service.path }), 'the server has the webhook path')
+  t.notOk(server.app.hasRoute({ method: 'GET', url: '/metrics' }), 'the webhook port has no /metrics')
+  const metricsServer = buildMetricsServer({ logger: pino({ level: 'silent' }), registry: new Registry() })
+  t.teardown(() => metricsServer.close())
+  t.ok(metricsServer.hasRoute({ method: 'GET', url: deployment.spec.template.metadata.annotations['prometheus.io/path'] }), 'the metrics listener serves the annotated path')
   for (const probe of [container.readinessProbe, container.livenessProbe]) {
     t.equal(probe.httpGet.scheme, 'HTTPS')
     t.equal(probe.httpGet.port, port.name)
     const res = await server.app.inject({ method: 'GET', url: probe.httpGet.path })
     t.equal(res.statusCode, 200, `${probe.httpGet.path} answers 200`)
   }
+})
+
+t.test('components/service-monitor: a ServiceMonitor that selects the Service and scrapes its metrics port', async t => {
+  const dir = join(shippedManifestsDir, 'components', 'service-monitor')
+  const component = parseYaml(readFileSync(join(dir, 'kustomization.yaml'), 'utf8')) as Manifest
+  t.equal(component.kind, 'Component')
+  const [monitor] = component.resources.map((file: string) => parseYaml(readFileSync(join(dir, file), 'utf8')) as Manifest)
+  t.equal(monitor.kind, 'ServiceMonitor')
+  t.equal(monitor.metadata.namespace, service.metadata.namespace)
+  t.ok(matchesSelector(monitor.spec.selector, service.metadata.labels), 'it selects the Service by its labels')
+  t.same(monitor.spec.endpoints, [{ port: 'http-metrics', path: '/metrics', scheme: 'http' }])
+  t.ok(service.spec.ports.some((p: Manifest) => p.name === monitor.spec.endpoints[0].port), 'a port of the Service, by name')
 })
 
 t.test('the Deployment is highly available and locked down', async t => {

@@ -2,6 +2,7 @@
 // certificate and config hot reload through the real watcher on a real TLS socket.
 import t from 'tap'
 import { X509Certificate } from 'node:crypto'
+import { Agent as HttpAgent, createServer, request as httpRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import { connect } from 'node:tls'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -15,6 +16,7 @@ import type { KeyPair } from '../src/tls/key-pair.js'
 import { createTestCa, issueTestServing } from './helpers/certificates.js'
 import { runLoad } from './helpers/load.js'
 import { clusterOf, fakeAuditApi } from './helpers/fake-audit-api.js'
+import { connectOutcome } from './helpers/ports.js'
 import { createVolume } from './helpers/volume.js'
 import { captureLogs, reviewFor, samplePod } from './helpers/webhook.js'
 
@@ -105,6 +107,32 @@ t.test('flags win over INJECTOR_* variables, which win over defaults', async t =
     t.throws(() => parseServeSettings(args, {}), UsageError)
   }
   t.throws(() => parseServeSettings([], { INJECTOR_PORT: 'x' }), /--port/, 'a bad variable is reported too')
+})
+
+t.test('--metrics-port: off by default and at 0, from the flag or INJECTOR_METRICS_PORT, never the webhook port', async t => {
+  t.notOk(Object.hasOwn(parseServeSettings([], {}) as ServeSettings, 'metricsPort'), 'no metrics listener by default')
+  t.notOk(Object.hasOwn(parseServeSettings(['--metrics-port', '0'], {}) as ServeSettings, 'metricsPort'), '0: no metrics listener')
+  t.match(parseServeSettings(['--metrics-port', '8080'], {}), { port: 9443, metricsPort: 8080 })
+  t.match(parseServeSettings([], { INJECTOR_METRICS_PORT: '9090' }), { metricsPort: 9090 })
+  t.match(parseServeSettings(['--metrics-port=8081'], { INJECTOR_METRICS_PORT: '9090' }), { metricsPort: 8081 }, 'the flag wins')
+  t.match(parseServeSettings(['--port', '0', '--metrics-port', '0'], {}), { port: 0 }, 'both 0: an ephemeral webhook port and no metrics listener')
+  for (const [args, env, message] of [
+    [['--metrics-port', '9443'], {}, /^--metrics-port must differ from --port \(both 9443\): the webhook port serves admission and probes only$/],
+    [['--port', '8080', '--metrics-port', '8080'], {}, /--metrics-port must differ from --port \(both 8080\)/],
+    [[], { INJECTOR_PORT: '8080', INJECTOR_METRICS_PORT: '8080' }, /--metrics-port must differ from --port/],
+    [['--metrics-port', '65536'], {}, /^--metrics-port must be an integer from 0 to 65535, got '65536'$/],
+    [['--metrics-port=-1'], {}, /--metrics-port must be an integer from 0 to 65535, got '-1'/],
+    [['--metrics-port', '1e3'], {}, /--metrics-port must be an integer/],
+    [['--metrics-port', '0x50'], {}, /--metrics-port must be an integer/],
+    [['--metrics-port', ''], {}, /--metrics-port must be an integer from 0 to 65535, got ''/],
+    [['--metrics-port', '8080.5'], {}, /--metrics-port must be an integer/],
+    [['--metrics-port', '9'.repeat(400)], {}, /got '9{32}'$/],
+    [['--port', '1e3'], {}, /--port must be an integer from 0 to 65535, got '1e3'/],
+    [['--port', ' 80'], {}, /--port must be an integer/]
+  ] as Array<[string[], Record<string, string>, RegExp]>) {
+    t.throws(() => parseServeSettings(args, env), UsageError, `${args.join(' ')} ${JSON.stringify(env)}: a usage error`)
+    t.throws(() => parseServeSettings(args, env), message)
+  }
 })
 
 function settingsFor (files: { cert: string, key: string, config?: string }): ServeSettings {
@@ -203,6 +231,115 @@ t.test('a certificate source can be plugged in (self-managed TLS): its updates a
   t.equal(stopped, true, 'shutdown stops the source')
 })
 
+async function plainGet (port: number, path: string): Promise<{ status: number, type: string, text: string }> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`)
+  return { status: res.status, type: res.headers.get('content-type') ?? '', text: await res.text() }
+}
+
+async function tlsGet (port: number, path: string): Promise<{ status: number, text: string }> {
+  return await new Promise((resolve, reject) => {
+    httpsRequest({ host: '127.0.0.1', port, path, ca: ca.cert, servername, agent: false }, res => {
+      let text = ''
+      res.setEncoding('utf8')
+      res.on('data', (chunk: string) => { text += chunk })
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }))
+    }).on('error', reject).end()
+  })
+}
+
+const staticCertificates: CertificateSource = { load: async () => first, watch: () => () => {} }
+
+t.test('metrics on their own plain-HTTP port; the webhook port answers /metrics with a 404 in the error shape', async t => {
+  const { logger, lines } = captureLogs()
+  const running = await startServer({ port: 0, metricsPort: 0, host: '127.0.0.1', tlsMinVersion: 'TLSv1.2', logLevel: 'info', drainSeconds: 0 }, {
+    logger, registry: new Registry(), certificates: staticCertificates
+  })
+  t.teardown(running.shutdown)
+  const metricsPort = running.metricsPort ?? 0
+  t.ok(metricsPort > 0 && metricsPort !== running.port, `a port of its own (${metricsPort}, webhook ${running.port})`)
+  t.match(lines().find(l => l.msg === 'metrics listening'), { host: '127.0.0.1', port: metricsPort })
+
+  t.equal((await postReview(running.port, JSON.stringify(reviewFor(samplePod())))).status, 200)
+  const scraped = await plainGet(metricsPort, '/metrics')
+  t.equal(scraped.status, 200)
+  t.match(scraped.type, /^text\/plain; version=0\.0\.4/)
+  t.match(scraped.text, /^sidecar_injector_injections_total 1$/m, 'the admission just answered on the webhook port is counted')
+  t.match(scraped.text, /^sidecar_injector_requests_total\{code="200"\} 1$/m)
+  t.match(scraped.text, /^sidecar_injector_certificate_expiry_timestamp_seconds \d+$/m)
+  t.match(scraped.text, /^process_resident_memory_bytes \d+$/m, 'prom-client\'s process metrics')
+
+  const onWebhook = await tlsGet(running.port, '/metrics')
+  t.equal(onWebhook.status, 404, 'no /metrics on the webhook port')
+  t.same(JSON.parse(onWebhook.text), {
+    statusCode: 404,
+    reason: 'not-found',
+    message: 'no route for GET /metrics; the webhook port serves POST /inject, GET /healthz and GET /readyz (metrics have a port of their own: --metrics-port)'
+  })
+  t.equal((await tlsGet(running.port, '/readyz')).status, 200, 'the probes stay on the webhook port')
+  for (const path of ['/readyz', '/inject', '/healthz']) {
+    const other = await plainGet(metricsPort, path)
+    t.equal(other.status, 404, `${path}: not on the metrics port`)
+    t.same(JSON.parse(other.text), { statusCode: 404, reason: 'not-found', message: `no route for GET ${path}; the metrics port serves GET /metrics` })
+  }
+  const posted = await fetch(`http://127.0.0.1:${metricsPort}/metrics`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"a":' })
+  t.equal(posted.status, 404, 'POST: no route, whatever the body')
+  t.match(await posted.json(), { statusCode: 404, reason: 'not-found' })
+  await t.rejects(tlsGet(metricsPort, '/metrics'), 'the metrics port speaks plain HTTP, not TLS')
+  t.same(lines().map(l => l.msg as string).filter(m => m !== 'admission' && !m.startsWith('Server listening at')), ['serving certificate loaded', 'listening', 'metrics listening'],
+    'scrapes and 404s write no log line')
+})
+
+t.test('without a metrics port: no metrics listener, and the webhook port still serves no /metrics', async t => {
+  const { logger, lines } = captureLogs()
+  const running = await startServer({ port: 0, host: '127.0.0.1', tlsMinVersion: 'TLSv1.2', logLevel: 'info', drainSeconds: 0 }, {
+    logger, registry: new Registry(), certificates: staticCertificates
+  })
+  t.teardown(running.shutdown)
+  t.equal(running.metricsPort, undefined)
+  t.match(lines().find(l => l.msg === 'no metrics listener'), { hint: /--metrics-port/ })
+  t.equal((await tlsGet(running.port, '/metrics')).status, 404)
+})
+
+t.test('graceful shutdown: metrics are served through the drain, then both listeners close', async t => {
+  const { logger, lines } = captureLogs()
+  const running = await startServer({ port: 0, metricsPort: 0, host: '127.0.0.1', tlsMinVersion: 'TLSv1.2', logLevel: 'info', drainSeconds: 1 }, {
+    logger, registry: new Registry(), certificates: staticCertificates
+  })
+  const metricsPort = running.metricsPort ?? 0
+  // Prometheus keeps its connection between scrapes: an idle kept-alive socket must not hold the close.
+  const agent = new HttpAgent({ keepAlive: true })
+  t.teardown(() => { agent.destroy() })
+  const keptAlive = await new Promise<number>((resolve, reject) => {
+    httpRequest({ host: '127.0.0.1', port: metricsPort, path: '/metrics', agent }, res => { res.resume(); res.on('end', () => resolve(res.statusCode ?? 0)) }).on('error', reject).end()
+  })
+  t.equal(keptAlive, 200)
+  const stopped = running.shutdown()
+  await sleep(300)
+  const during = await plainGet(metricsPort, '/metrics')
+  t.equal(during.status, 200, 'scraped during the drain')
+  t.match(during.text, /^sidecar_injector_draining 1$/m, 'showing the drain')
+  t.equal((await tlsGet(running.port, '/readyz')).status, 503)
+  await stopped
+  t.equal(await connectOutcome(running.port), 'refused', 'the webhook port is closed')
+  t.equal(await connectOutcome(metricsPort), 'refused', 'the metrics port is closed')
+  t.ok(lines().findIndex(l => l.msg === 'closed') >= 0)
+})
+
+t.test('a metrics port already in use: startServer fails with the address, and leaves no webhook port listening', async t => {
+  const taken = createServer()
+  await new Promise<void>(resolve => taken.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { taken.close() })
+  const address = taken.address()
+  const busyPort = typeof address === 'object' && address !== null ? address.port : 0
+  const { logger, lines } = captureLogs()
+  await t.rejects(startServer({ port: 0, metricsPort: busyPort, host: '127.0.0.1', tlsMinVersion: 'TLSv1.2', logLevel: 'info', drainSeconds: 0 }, {
+    logger, registry: new Registry(), certificates: staticCertificates
+  }), { code: 'EADDRINUSE' })
+  const webhookPort = lines().find(l => l.msg === 'listening')?.port as number
+  t.ok(webhookPort > 0)
+  t.equal(await connectOutcome(webhookPort), 'refused', 'the webhook port it had opened is closed again')
+})
+
 t.test('--audit-metric-interval: off by default; on, the audit metric is served on /metrics and stops with the server', async t => {
   t.notOk(Object.hasOwn(parseServeSettings([], {}) as ServeSettings, 'auditMetricSeconds'), 'off by default')
   t.match(parseServeSettings(['--audit-metric-interval', '300'], {}), { auditMetricSeconds: 300 })
@@ -212,10 +349,10 @@ t.test('--audit-metric-interval: off by default; on, the audit metric is served 
   const cluster = clusterOf([{ metadata: { name: 'shop', labels: { 'istio-injection': 'enabled' } } }], [samplePod()].map(p => ({ ...p, metadata: { ...p.metadata, namespace: 'shop' } })))
   const { logger } = captureLogs()
   const registry = new Registry()
-  const running = await startServer({ port: 0, host: '127.0.0.1', tlsMinVersion: 'TLSv1.3', logLevel: 'info', drainSeconds: 0, auditMetricSeconds: 3600 }, {
-    logger, registry, certificates: { load: async () => first, watch: () => () => {} }, auditApi: async () => fakeAuditApi(cluster)
+  const running = await startServer({ port: 0, metricsPort: 0, host: '127.0.0.1', tlsMinVersion: 'TLSv1.3', logLevel: 'info', drainSeconds: 0, auditMetricSeconds: 3600 }, {
+    logger, registry, certificates: staticCertificates, auditApi: async () => fakeAuditApi(cluster)
   })
-  t.ok(await waitFor(async () => /sidecar_injector_audit_pods\{namespace="shop",kind="missing"\} 1/.test(await registry.metrics()), 10_000),
+  t.ok(await waitFor(async () => /sidecar_injector_audit_pods\{namespace="shop",kind="missing"\} 1/.test((await plainGet(running.metricsPort ?? 0, '/metrics')).text), 10_000),
     'the pod created without the webhook is counted as missing')
   await running.shutdown()
 })

@@ -182,7 +182,7 @@ export function describeError (err: unknown): string {
 }
 
 async function loadConfig (api: AuditApi, options: AuditOptions, io: CliIo): Promise<InjectorConfig> {
-  if (options.configFile !== undefined) return await loadConfigFile(resolve(io.cwd, options.configFile))
+  if (options.configFile !== undefined) return loadConfigFile(resolve(io.cwd, options.configFile))
   const { namespace, name } = options.configMap
   const cm = await api.readConfigMap(namespace, name)
   const text = cm?.data?.['config.yaml']

@@ -4,6 +4,8 @@ import type { Readable } from 'node:stream'
 
 export interface CliIo {
   readonly stdout: (text: string) => void
+  /** Resolves once stdout has taken what was written (a pipe holds the rest in memory until then). */
+  readonly drain?: () => Promise<void>
   readonly stderr: (text: string) => void
   readonly env: Readonly<Record<string, string | undefined>>
   readonly stdin: Readable
@@ -12,6 +14,8 @@ export interface CliIo {
   readonly onSignal?: (handler: (signal: StopSignal) => void) => void
   /** Ends the process at once (a second Ctrl-C); commands otherwise return their exit code. */
   readonly exit?: (code: number) => void
+  /** Calls `handler` when the process exits, however it exits (synchronous code only). */
+  readonly onExit?: (handler: () => void) => void
 }
 
 export type StopSignal = 'SIGTERM' | 'SIGINT'

@@ -5,7 +5,7 @@ import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import type { CliCommand } from './io.js'
 import { UsageError } from './io.js'
-import { formatManifests, loadManifests, parseFailurePolicy, renderManifests, shippedManifestsDir } from '../install/render.js'
+import { formatManifests, isNamespaceName, loadManifests, parseFailurePolicy, renderManifests, shippedManifestsDir } from '../install/render.js'
 import type { RenderOptions } from '../install/render.js'
 import { defaultNamespace, defaultTlsSecretName } from '../kube/names.js'
 import { readCaBundle } from '../tls/certificates.js'
@@ -20,10 +20,10 @@ certificate of the Secret ${defaultTlsSecretName} (kubectl create secret tls) an
   --image <ref>             injector image (default: the one in manifests/deployment.yaml)
   --ca-bundle-file <file>   PEM CA bundle, e.g. certs/ca.crt: render the static-certificate install
   --failure-policy <p>      Fail or Ignore (default: manifests/webhook-settings.yaml)
+  --monitoring-namespace <ns>  the namespace whose pods may scrape the metrics port (NetworkPolicy;
+                            default: manifests/webhook-settings.yaml, monitoring)
   --manifests-dir <dir>     read manifests from this directory (default: the shipped manifests/)
 `
-
-const dns1123Label = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/
 
 export const run: CliCommand = async (args, io) => {
   let values
@@ -35,6 +35,7 @@ export const run: CliCommand = async (args, io) => {
         image: { type: 'string' },
         'ca-bundle-file': { type: 'string' },
         'failure-policy': { type: 'string' },
+        'monitoring-namespace': { type: 'string' },
         'manifests-dir': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false }
       },
@@ -48,8 +49,12 @@ export const run: CliCommand = async (args, io) => {
     io.stdout(help)
     return 0
   }
-  if (values.namespace !== undefined && !dns1123Label.test(values.namespace)) {
+  if (values.namespace !== undefined && !isNamespaceName(values.namespace)) {
     throw new UsageError(`--namespace must be a DNS-1123 label, got '${values.namespace}'`)
+  }
+  const monitoringFlag = values['monitoring-namespace']
+  if (monitoringFlag !== undefined && !isNamespaceName(monitoringFlag)) {
+    throw new UsageError(`--monitoring-namespace must be a DNS-1123 label, got '${String(monitoringFlag).slice(0, 80)}'`)
   }
   if (values.image !== undefined && (values.image === '' || /\s/.test(values.image))) throw new UsageError(`--image is not an image reference: '${values.image}'`)
   const dir = values['manifests-dir'] === undefined ? shippedManifestsDir : resolve(io.cwd, values['manifests-dir'])
@@ -59,6 +64,8 @@ export const run: CliCommand = async (args, io) => {
   const options: RenderOptions = { failurePolicy }
   if (values.namespace !== undefined) options.namespace = values.namespace
   if (values.image !== undefined) options.image = values.image
+  const monitoringNamespace = monitoringFlag ?? loaded.monitoringNamespace
+  if (monitoringNamespace !== undefined) options.monitoringNamespace = monitoringNamespace
   if (values['ca-bundle-file'] !== undefined) {
     const file = resolve(io.cwd, values['ca-bundle-file'])
     const bundle = readCaBundle(await readFile(file, 'utf8'))

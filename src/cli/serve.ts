@@ -1,10 +1,10 @@
 // `sidecar-injector serve`: reads the flags and INJECTOR_* environment, starts the webhook (src/serve.ts,
 // with the in-cluster integrations when asked for), and drains gracefully on SIGTERM.
 import { parseArgs } from 'node:util'
-import { pino } from 'pino'
 import { Registry } from 'prom-client'
 import type { CliCommand, CliIo, StopSignal } from './io.js'
 import { describeError } from './errors.js'
+import { createServeLog } from './serve-log.js'
 import { UsageError } from './io.js'
 import type { KubeIntegration, KubeSettings } from '../kube/in-cluster.js'
 import { KubeSettingsError, kubeFlagOptions, kubeUsage, parseKubeSettings, startKubeIntegration } from '../kube/in-cluster.js'
@@ -18,6 +18,7 @@ import { envNameOf, lookupFlagOrEnv } from '../shared/flag-env.js'
 
 const flagOptions = {
   port: { type: 'string' },
+  'metrics-port': { type: 'string' },
   host: { type: 'string' },
   'tls-cert-file': { type: 'string' },
   'tls-private-key-file': { type: 'string' },
@@ -33,11 +34,14 @@ const flagOptions = {
 
 export const serveUsage = `usage: sidecar-injector serve [flags]
 
-Serves the mutating admission webhook over HTTPS: POST /inject, GET /healthz, /readyz, /metrics.
+Serves the mutating admission webhook over HTTPS: POST /inject, GET /healthz, /readyz; and, with
+--metrics-port, GET /metrics over plain HTTP on that port only.
 Every flag has an environment equivalent; a flag wins over its variable.
 
-  --port N                      INJECTOR_PORT                  port to listen on (default 9443)
-  --host ADDR                   INJECTOR_HOST                  address to listen on (default 0.0.0.0)
+  --port N                      INJECTOR_PORT                  webhook port: admission and probes (default 9443)
+  --metrics-port N              INJECTOR_METRICS_PORT          port of the plain-HTTP /metrics listener, not the webhook port's
+                                                               (default 0: no metrics listener; the manifests set 8080)
+  --host ADDR                   INJECTOR_HOST                  address both listen on (default 0.0.0.0)
   --tls-cert-file PATH          INJECTOR_TLS_CERT_FILE         serving certificate (PEM, chain allowed), reloaded on change
   --tls-private-key-file PATH   INJECTOR_TLS_PRIVATE_KEY_FILE  its private key (PEM), reloaded on change
   --tls-min-version V           INJECTOR_TLS_MIN_VERSION       TLSv1.2 (default) or TLSv1.3
@@ -70,8 +74,13 @@ export function parseServeSettings (args: readonly string[], env: Readonly<Recor
     const found = lookupFlagOrEnv(values, flag, [variable], env, true)
     return typeof found?.value === 'string' ? found.value : undefined
   }
-  const port = Number(pick('port', 'INJECTOR_PORT') ?? '9443')
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be an integer from 0 to 65535, got '${pick('port', 'INJECTOR_PORT') ?? ''}'`)
+  const port = parsePort('--port', pick('port', 'INJECTOR_PORT') ?? '9443')
+  // 0 is "no metrics listener" (controller-runtime's convention for its metrics address): a port the
+  // system chooses, as --port 0 gives, could not be scraped.
+  const metricsPort = parsePort('--metrics-port', pick('metrics-port', 'INJECTOR_METRICS_PORT') ?? '0')
+  if (metricsPort !== 0 && metricsPort === port) {
+    throw new UsageError(`--metrics-port must differ from --port (both ${port}): the webhook port serves admission and probes only`)
+  }
   const drainSeconds = Number(pick('drain-seconds', 'INJECTOR_DRAIN_SECONDS') ?? '10')
   // Bounded: Node turns a timer above 2^31-1 ms (24.8 days) into 1 ms, so 3,000,000 s drained at once;
   // an hour is far beyond any terminationGracePeriodSeconds worth setting for a webhook.
@@ -83,6 +92,7 @@ export function parseServeSettings (args: readonly string[], env: Readonly<Recor
   const tlsMinVersion = pick('tls-min-version', 'INJECTOR_TLS_MIN_VERSION') ?? 'TLSv1.2'
   if (tlsMinVersion !== 'TLSv1.2' && tlsMinVersion !== 'TLSv1.3') throw new UsageError(`--tls-min-version must be TLSv1.2 or TLSv1.3, got '${tlsMinVersion}'`)
   const settings: ServeSettings = { port, host: pick('host', 'INJECTOR_HOST') ?? '0.0.0.0', tlsMinVersion, logLevel, drainSeconds }
+  if (metricsPort !== 0) settings.metricsPort = metricsPort
   const suites = pick('tls-cipher-suites', 'INJECTOR_TLS_CIPHER_SUITES')
   if (suites !== undefined) {
     const ciphers = openSslCiphers(suites.split(',').map(s => s.trim()).filter(s => s !== ''))
@@ -112,13 +122,22 @@ export function parseServeSettings (args: readonly string[], env: Readonly<Recor
   return settings
 }
 
+/** A TCP port, written as decimal digits (no sign, exponent, hex or blank, which Number() would take). */
+function parsePort (flag: string, text: string): number {
+  const port = /^\d{1,5}$/.test(text) ? Number(text) : Number.NaN
+  if (!(port >= 0 && port <= 65535)) throw new UsageError(`${flag} must be an integer from 0 to 65535, got '${text.slice(0, 32)}'`)
+  return port
+}
+
 export const run: CliCommand = async (args: readonly string[], io: CliIo): Promise<number> => {
   const settings = parseServeSettings(args, io.env)
   if (settings === 'help') {
     io.stdout(serveUsage)
     return 0
   }
-  const logger = pino({ level: settings.logLevel, timestamp: pino.stdTimeFunctions.isoTime })
+  const log = createServeLog(settings.logLevel)
+  io.onExit?.(log.flush)
+  const { logger } = log
   let running: RunningServer
   let kube: KubeIntegration | undefined
   try {

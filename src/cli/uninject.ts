@@ -1,6 +1,7 @@
 // `sidecar-injector uninject`: removes exactly what the status annotation says was injected.
-import { transformManifests } from '../workloads/transform.js'
+import { streamManifests } from '../workloads/transform.js'
 import type { CliCommand } from './io.js'
+import { pendingOutputOf } from './output.js'
 import { readManifestRequest, usageOf } from './workload-input.js'
 
 const usage = usageOf('uninject', 'Removes what sidecar.istio.io/status says was injected and restores rewritten probes and\nchanged labels and annotations; uninject(inject(x)) == x. Other objects pass through unchanged.', ['yaml', 'json'], false)
@@ -8,13 +9,14 @@ const usage = usageOf('uninject', 'Removes what sidecar.istio.io/status says was
 export const run: CliCommand = async (args, io) => {
   const request = await readManifestRequest(args, io, usage, { injectionFlags: false })
   if (request === undefined) return 0
-  const result = transformManifests(request.sources, 'uninject', request.options)
+  const { output, result } = pendingOutputOf(write => streamManifests(request.sources, 'uninject', request.options, write))
   if (result.errors.length > 0) {
+    output.discard()
     for (const error of result.errors) io.stderr(`error: ${error}\n`)
     return 1
   }
   for (const note of result.notes) io.stderr(`${note}\n`)
-  if (result.output === '') io.stderr('note: no Kubernetes object in the input\n')
-  io.stdout(result.output)
+  if (output.empty) io.stderr('note: no Kubernetes object in the input\n')
+  await output.commit(io)
   return 0
 }

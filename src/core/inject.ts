@@ -1,18 +1,22 @@
 // inject(): the one function every door calls (webhook, offline CLI, explain). It decides, strips a
 // previous injection, builds the sidecar from the pod's effective settings and returns a new pod;
 // the input is never mutated (unchanged subtrees are shared, so the patch can skip them cheaply).
-import type { V1Container, V1EnvVar, V1Volume } from '@kubernetes/client-node'
+import type { V1Container, V1EnvVar, V1PodSecurityContext, V1Volume } from '@kubernetes/client-node'
 import { isRecord } from '../shared/records.js'
 import { annotations, labels } from './annotations.js'
 import { checkInitCapture } from './capture-check.js'
 import { digestInjection } from './digest.js'
 import { decide, podNamespace } from './policy.js'
 import { rewriteProbes, serialiseProbers } from './probes.js'
-import type { AppProbers } from './probes.js'
+import type { AppProbers, Originals } from './probes.js'
 import { mergePrometheus } from './prometheus.js'
 import { resolveSettings, withCaptureUID } from './settings.js'
 import type { SidecarSettings } from './settings.js'
 import { buildInitContainer, buildProxyContainer, buildVolumes, initName, proxyName } from './sidecar.js'
+import {
+  buildGrpcBootstrapInit, grpcBootstrapInitName, grpcBootstrapVolume, overlayAppContainer, statusOrder, touchesAppContainers
+} from './profiles.js'
+import type { ProfileName, ProxyKind } from './profiles.js'
 import type { AnnotationProblem, ClusterFacts, InjectorConfig, InjectResult, Pod, RequestInfo } from './types.js'
 import { readOverrides, uninject } from './uninject.js'
 import type { InjectionStatus, Restore } from './uninject.js'
@@ -50,29 +54,41 @@ export function inject (pod: Pod, request: RequestInfo, config: InjectorConfig, 
   const problems = [...resolved.problems]
   const restore: Restore = {}
 
+  const kind = resolved.settings.proxyKind
+  const profiles = resolved.settings.profiles
   // Pods injected by Istio keep their user overrides only in proxy.istio.io/overrides.
-  const user = takeUserOverrides(base, resolved.settings.native, previous.overridesFromAnnotation, problems, restore)
+  const user = takeUserOverrides(base, resolved.settings.native, previous.overridesFromAnnotation, problems, restore, kind, touchesAppContainers(profiles))
   // What a pod injected by istiod carried over is recorded, so that injecting again carries it again.
   const carried: NonNullable<Restore['carried']> = {}
   if (previous.carried.probers !== '') carried.probers = previous.carried.probers
   if (previous.carried.scrape !== '') carried.scrape = previous.carried.scrape
-  if (previous.overridesFromAnnotation && (user.proxy !== undefined || user.init !== undefined)) carried.overrides = true
+  if (previous.overridesFromAnnotation && (user.proxy !== undefined || user.init !== undefined || user.recordedApps)) carried.overrides = true
   if (Object.keys(carried).length > 0) restore.carried = carried
   const settings = withCaptureUID(resolved.settings, user.proxy?.securityContext?.runAsUser)
   const namespace = podNamespace(pod, request)
   const workload = findWorkload(pod, namespace, request.workload)
-  const appPod: Pod = { ...base, spec: { ...base.spec, containers: user.containers, initContainers: user.initContainers } }
-  let proxy = buildProxyContainer({ settings, pod: appPod, workload })
-  let init = settings.interceptionMode === 'NONE' ? undefined : buildInitContainer(settings)
+  // The pod as the proxy's template sees it: a declared istio-proxy is one of its containers (its ports are
+  // the pod's); one kept only in proxy.istio.io/overrides comes last, where istiod puts it back.
+  const declared = base.spec?.containers ?? []
+  const podContainers = user.proxy !== undefined && !declared.some(c => c.name === proxyName) ? [...declared, user.proxy] : declared
+  const appPod: Pod = { ...base, spec: { ...base.spec, containers: podContainers, initContainers: user.initContainers } }
+  let proxy = kind === 'none' ? undefined : buildProxyContainer({ settings, pod: appPod, workload }, kind)
+  let init = kind !== 'sidecar' || settings.interceptionMode === 'NONE' ? undefined : buildInitContainer(settings)
   if (init !== undefined) problems.push(...checkInitCapture(init, base.metadata?.annotations ?? {}))
-  if (user.proxy !== undefined) proxy = mergeContainer(proxy, user.proxy)
+  if (user.proxy !== undefined && proxy !== undefined) proxy = mergeContainer(proxy, user.proxy)
   if (user.init !== undefined && init !== undefined) init = mergeContainer(init, user.init)
+  const grpcInit = profiles.includes('grpc-simple') ? buildGrpcBootstrapInit(settings.mesh.caAddress) : undefined
 
-  let containers = user.containers
+  // The gRPC profiles point the app's own containers at their xDS bootstrap.
+  let containers = touchesAppContainers(profiles)
+    ? user.containers.map(c => overlayAppContainer(c, profiles, settings.certificates.workloadCertDir, mergeContainer))
+    : user.containers
   let initContainers = user.initContainers
   const probers: AppProbers = {}
   if (settings.rewriteProbes && settings.statusPort !== 0) {
-    restore.probes = {}
+    // Keyed by container name, which the pod author writes: no prototype, so a container named
+    // `__proto__` is an entry like any other (the API server refuses that name only after us).
+    restore.probes = Object.create(null) as Originals
     containers = rewriteProbes(containers, settings.statusPort, probers, restore.probes)
     initContainers = rewriteProbes(initContainers, settings.statusPort, probers, restore.probes)
     if (Object.keys(restore.probes).length === 0) delete restore.probes
@@ -81,28 +97,35 @@ export function inject (pod: Pod, request: RequestInfo, config: InjectorConfig, 
   const merged = mergePrometheus(base.metadata?.annotations ?? {}, settings)
   problems.push(...merged.problems)
   const scrapeJson = merged.scrapeJson !== '' ? merged.scrapeJson : previous.carried.scrape
-  proxy = withEnv(proxy, [[proberEnv, proberJson], [scrapeEnv, scrapeJson]])
+  if (proxy !== undefined) proxy = withEnv(proxy, [[proberEnv, proberJson], [scrapeEnv, scrapeJson]])
 
-  const volumes = assembleVolumes(base.spec?.volumes ?? [], buildVolumes(settings), warnings)
-  checkUserMounts(settings, volumes, problems)
+  const volumes = assembleVolumes(base.spec?.volumes ?? [], profileVolumes(settings), warnings)
+  if (kind === 'sidecar' || kind === 'grpc-agent') checkUserMounts(settings, volumes, problems)
   if (problems.length > 0) {
     return { outcome: 'rejected', decision, problems, message: formatProblems(problems), warnings }
   }
 
-  const layout = arrange(settings, containers, initContainers, proxy, init)
-  if (!settings.native && runsToCompletion(pod, request)) warnings.push(classicSidecarInJobWarning)
-  const podLabels = injectLabels(base, workload.name)
+  const layout = arrange(settings, containers, initContainers, proxy, init, grpcInit)
+  if (kind === 'sidecar' && !settings.native && runsToCompletion(pod, request)) warnings.push(classicSidecarInJobWarning)
+  // grpc-simple alone labels nothing: without an agent the pod is no workload of the mesh.
+  const podLabels = kind === 'none' ? base.metadata?.labels : injectLabels(base, workload.name, kind === 'sidecar')
   const podAnnotations = injectAnnotations(merged.annotations, layout.containers, settings, user.overridesJson)
-  recordChanges(restore, 'labels', base.metadata?.labels ?? {}, podLabels)
+  recordChanges(restore, 'labels', base.metadata?.labels ?? {}, podLabels ?? {})
   recordChanges(restore, 'annotations', base.metadata?.annotations ?? {}, podAnnotations)
+  const injectedContainers = layout.injectedContainers.length > 0 ? layout.injectedContainers : null
   const parts = {
     initContainers: layout.injectedInit.length > 0 ? layout.injectedInit : null,
-    containers: settings.native ? null : [proxyName],
+    containers: injectedContainers,
     volumes: volumes.injected
   }
   const spec = { ...base.spec, containers: layout.containers, volumes: volumes.all }
   if (layout.initContainers.length > 0 || base.spec?.initContainers !== undefined) spec.initContainers = layout.initContainers
-  const injected: Pod = { ...base, metadata: { ...base.metadata, labels: podLabels, annotations: podAnnotations }, spec }
+  if (kind === 'gateway') {
+    const before = base.spec?.securityContext
+    spec.securityContext = gatewaySecurityContext(before)
+    if (JSON.stringify(before) !== JSON.stringify(spec.securityContext)) restore.securityContext = before ?? null
+  }
+  const injected: Pod = { ...base, metadata: { ...base.metadata, ...(podLabels === undefined ? {} : { labels: podLabels }), annotations: podAnnotations }, spec }
   // Istio's keys first (its tools read them), then what `audit` compares: who injected, and a digest
   // of what was injected (src/core/digest.ts).
   const status: InjectionStatus = {
@@ -185,6 +208,8 @@ interface UserContainers {
   init?: V1Container
   /** The proxy.istio.io/overrides annotation to write (first injection only), or ''. */
   overridesJson: string
+  /** Whether app containers the profiles change are recorded in proxy.istio.io/overrides (to put them back). */
+  recordedApps: boolean
 }
 
 /**
@@ -192,16 +217,24 @@ interface UserContainers {
  * injection they are taken out of the pod and recorded in proxy.istio.io/overrides; on re-injection
  * they come back from that annotation.
  */
-function takeUserOverrides (pod: Pod, native: boolean, fromAnnotation: boolean, problems: AnnotationProblem[], restore: Restore): UserContainers {
+function takeUserOverrides (
+  pod: Pod, native: boolean, fromAnnotation: boolean, problems: AnnotationProblem[], restore: Restore, kind: ProxyKind, changesApps: boolean
+): UserContainers {
   const containers = pod.spec?.containers ?? []
   const initContainers = pod.spec?.initContainers ?? []
+  // Only a container the profiles build is an override: without a proxy profile an istio-proxy is the user's own.
   const isOverride = (list: 'containers' | 'initContainers', c: V1Container): boolean =>
-    c.name === proxyName || (list === 'initContainers' && c.name === initName)
+    (c.name === proxyName && kind !== 'none') || (list === 'initContainers' && c.name === initName && kind === 'sidecar')
   const out: UserContainers = {
     containers: containers.filter(c => !isOverride('containers', c)),
     initContainers: initContainers.filter(c => !isOverride('initContainers', c)),
-    overridesJson: ''
+    overridesJson: '',
+    recordedApps: false
   }
+  // The app containers the gRPC profiles change are listed in the status annotation, as istiod lists
+  // them, and their originals are kept in proxy.istio.io/overrides (istiod's own way to put them back).
+  const apps = changesApps ? out.containers : []
+  const appPlaces = containers.flatMap((c, index) => apps.includes(c) ? [{ list: 'containers' as const, index, name: c.name }] : [])
   let recorded: { containers?: V1Container[], initContainers?: V1Container[] } = {}
   if (fromAnnotation) {
     const text = pod.metadata?.annotations?.[annotations.overrides]
@@ -209,6 +242,12 @@ function takeUserOverrides (pod: Pod, native: boolean, fromAnnotation: boolean, 
       const read = readOverrides(text)
       if (read.ok) recorded = read.value
       else problems.push({ annotation: annotations.overrides, value: text, reason: read.reason })
+    }
+    // istiod recorded the app containers it changed there too: they go back from it next time.
+    const kept = appPlaces.filter(p => (recorded.containers ?? []).some(c => c.name === p.name))
+    if (kept.length > 0) {
+      restore.overrides = kept
+      out.recordedApps = true
     }
   } else {
     const places = (list: 'containers' | 'initContainers', items: V1Container[]): NonNullable<Restore['overrides']> =>
@@ -219,12 +258,13 @@ function takeUserOverrides (pod: Pod, native: boolean, fromAnnotation: boolean, 
     const userInit = initContainers.filter(c => isOverride('initContainers', c)).map(withoutAutoImage)
     const asContainers = native ? [] : userProxy
     const asInit = native ? [...userInit, ...userProxy] : userInit
-    if (asContainers.length > 0) recorded.containers = asContainers
+    if (asContainers.length + apps.length > 0) recorded.containers = [...asContainers, ...apps]
     if (asInit.length > 0) recorded.initContainers = asInit
-    if (userProxy.length + userInit.length > 0) {
+    if (userProxy.length + userInit.length + apps.length > 0) {
       out.overridesJson = JSON.stringify(recorded)
+      out.recordedApps = apps.length > 0
       // Where they stood and what was left out, so that uninject puts them back as they were.
-      restore.overrides = [...places('containers', containers), ...places('initContainers', initContainers)]
+      restore.overrides = [...places('containers', containers), ...appPlaces, ...places('initContainers', initContainers)]
     }
   }
   const all = [...(recorded.containers ?? []), ...(recorded.initContainers ?? [])]
@@ -321,40 +361,85 @@ function checkUserMounts (settings: SidecarSettings, volumes: { all: V1Volume[] 
 interface Layout {
   containers: V1Container[]
   initContainers: V1Container[]
+  /** The names the status annotation lists, in istiod's order. */
   injectedInit: string[]
+  injectedContainers: string[]
 }
 
 /**
  * Classic: the proxy is the last container (first with hold, so kubelet starts it first), and
  * istio-init is the last init container, so user init containers keep their network.
  * Native: istio-init, then the proxy as an init container with restartPolicy Always, then the user's
- * init containers, which so get mesh networking (docs/istio-compatibility.md).
+ * init containers, which so get mesh networking (docs/istio-compatibility.md). A gateway's or gRPC
+ * agent's proxy is placed as a classic one. grpc-simple's bootstrap init container runs before the
+ * user's init containers.
  */
-function arrange (settings: SidecarSettings, containers: V1Container[], initContainers: V1Container[], proxy: V1Container, init: V1Container | undefined): Layout {
+function arrange (
+  settings: SidecarSettings, containers: V1Container[], initContainers: V1Container[],
+  proxy: V1Container | undefined, init: V1Container | undefined, grpcInit: V1Container | undefined
+): Layout {
   const initList = init === undefined ? [] : [init]
+  const grpcList = grpcInit === undefined ? [] : [grpcInit]
+  const apps = containers.filter(c => c.name !== proxyName).map(c => c.name)
+  // What each profile's template lists (istiod's status annotation names the template's containers).
+  const listed = (profile: ProfileName): { init: string[], containers: string[] } => {
+    switch (profile) {
+      case 'sidecar': return settings.native
+        ? { init: [...initList.map(c => c.name), proxyName], containers: [] }
+        : { init: initList.map(c => c.name), containers: [proxyName] }
+      case 'gateway': return { init: [], containers: [proxyName] }
+      case 'grpc-agent': return { init: [], containers: [proxyName, ...apps] }
+      case 'grpc-simple': return { init: [grpcBootstrapInitName], containers: containers.map(c => c.name) }
+    }
+  }
+  const lists = settings.profiles.map(listed)
+  const injectedInit = statusOrder(lists.map(l => l.init))
+  const injectedContainers = statusOrder(lists.map(l => l.containers))
+  if (proxy === undefined) {
+    return { containers, initContainers: [...grpcList, ...initContainers], injectedInit, injectedContainers }
+  }
   if (settings.native) {
     const nativeProxy: V1Container = { ...proxy, restartPolicy: 'Always' }
     return {
       containers,
-      initContainers: [...initList, nativeProxy, ...initContainers],
-      injectedInit: [...initList.map(c => c.name), proxyName]
+      initContainers: [...initList, nativeProxy, ...grpcList, ...initContainers],
+      injectedInit,
+      injectedContainers
     }
   }
   return {
     containers: settings.hold ? [proxy, ...containers] : [...containers, proxy],
-    initContainers: [...initContainers, ...initList],
-    injectedInit: initList.map(c => c.name)
+    initContainers: [...grpcList, ...initContainers, ...initList],
+    injectedInit,
+    injectedContainers
   }
 }
 
-/** Labels the mesh's telemetry reads; each keeps a value the pod already has. */
-function injectLabels (pod: Pod, workloadName: string): Record<string, string> {
+/** The volumes of the pod's profiles, in istiod's status order. */
+function profileVolumes (settings: SidecarSettings): V1Volume[] {
+  const kind = settings.proxyKind
+  const perProfile = settings.profiles.map(p => p === 'grpc-simple' ? [grpcBootstrapVolume()] : kind === 'none' ? [] : buildVolumes(settings, kind))
+  const all = perProfile.flat()
+  return statusOrder(perProfile.map(vs => vs.map(v => v.name))).map(name => all.find(v => v.name === name) as V1Volume)
+}
+
+/** The sysctl a gateway needs to bind ports below 1024 without root (Kubernetes >= 1.22 allows it unprivileged). */
+const unprivilegedPorts = { name: 'net.ipv4.ip_unprivileged_port_start', value: '0' }
+
+/** The gateway pod's securityContext: the user's, with the unprivileged-ports sysctl set. */
+function gatewaySecurityContext (current: V1PodSecurityContext | undefined): V1PodSecurityContext {
+  const others = (current?.sysctls ?? []).filter(s => s.name !== unprivilegedPorts.name)
+  return { ...current, sysctls: [...others, { ...unprivilegedPorts }] }
+}
+
+/** Labels the mesh's telemetry reads; each keeps a value the pod already has. tlsMode only for a sidecar (Envoy terminates mTLS). */
+function injectLabels (pod: Pod, workloadName: string, tlsMode: boolean): Record<string, string> {
   const current = pod.metadata?.labels ?? {}
   const first = (...values: Array<string | undefined>): string | undefined => values.find(v => v !== undefined && v !== '')
   const canonicalName = (first(current[labels.canonicalName], current[labels.appName], current[labels.app], workloadName) ?? '')
     .slice(0, 63).replace(/^[-_.]+|[-_.]+$/g, '')
   const out: Record<string, string> = { ...current }
-  out[labels.tlsMode] ??= 'istio'
+  if (tlsMode) out[labels.tlsMode] ??= 'istio'
   if (canonicalName !== '') out[labels.canonicalName] ??= canonicalName
   out[labels.canonicalRevision] ??= first(current[labels.appVersion], current[labels.version]) ?? 'latest'
   return out
@@ -364,12 +449,16 @@ function injectAnnotations (
   current: Record<string, string>, containers: V1Container[], settings: SidecarSettings, overridesJson: string
 ): Record<string, string> {
   const out: Record<string, string> = { ...current }
-  out[annotations.rev] = settings.revision
-  const firstApp = containers.find(c => c.name !== proxyName)
-  if (firstApp !== undefined) {
-    out[annotations.defaultContainer] ??= firstApp.name
-    out[annotations.defaultLogsContainer] ??= firstApp.name
+  // grpc-simple alone runs no agent: there is no revision serving it and no proxy to tell apart.
+  if (settings.proxyKind !== 'none') {
+    out[annotations.rev] = settings.revision
+    const firstApp = containers.find(c => c.name !== proxyName)
+    if (firstApp !== undefined) {
+      out[annotations.defaultContainer] ??= firstApp.name
+      out[annotations.defaultLogsContainer] ??= firstApp.name
+    }
   }
+  if (touchesAppContainers(settings.profiles)) out[annotations.rewriteAppHTTPProbers] = 'false'
   if (overridesJson !== '') out[annotations.overrides] = overridesJson
   Object.assign(out, settings.injectedAnnotations)
   return out

@@ -1,5 +1,6 @@
 // The JSON Patch (RFC 6902) from a pod to its injected form, derived from only the subtrees an
-// injection touches: labels, annotations, containers, initContainers and volumes. Diffing whole pods
+// injection touches: labels, annotations, containers, initContainers, volumes, and the pod's
+// securityContext (a gateway's sysctl). Diffing whole pods
 // costs 2–4× a whole request on large pods (docs/architecture.md), and managedFields, never touched,
 // never appear in the patch. Lists of named items are aligned by name, so prepending istio-init and
 // the native proxy gives two `add`s rather than a rewrite of every user init container.
@@ -17,6 +18,7 @@ export function escapePointer (key: string): string {
 
 const mapPaths = [['metadata', 'labels'], ['metadata', 'annotations']] as const
 const namedListPaths = [['spec', 'containers'], ['spec', 'initContainers'], ['spec', 'volumes']] as const
+const valuePaths = [['spec', 'securityContext']] as const
 
 export function diffPatch (before: Pod, after: Pod): Operation[] {
   const ops: Operation[] = []
@@ -34,6 +36,7 @@ export function diffPatch (before: Pod, after: Pod): Operation[] {
       if (field === 'labels' || field === 'annotations') diffMap(path, b[field] as Json | undefined, a[field] as Json | undefined, ops)
       else diffNamedList(path, b[field] as Json[] | undefined, a[field] as Json[] | undefined, ops)
     }
+    for (const [p, field] of valuePaths) if (p === parent) diffValue(`/${parent}/${field}`, b[field], a[field], ops)
   }
   return ops
 }

@@ -15,6 +15,8 @@ import {
 } from './validate.js'
 import type { Check } from './validate.js'
 import type { AnnotationProblem, ClusterFacts, InjectorConfig, InterceptionMode, Pod, Resources } from './types.js'
+import { chooseProfiles, forbidsProbeRewrite, proxyKindOf } from './profiles.js'
+import type { ProfileName, ProxyKind } from './profiles.js'
 
 /** The config's capture lists after the pod's annotations, plus the per-pod interface lists. */
 export type CaptureSettings = Omit<InjectorConfig['capture'], 'interceptionMode'> & {
@@ -22,9 +24,13 @@ export type CaptureSettings = Omit<InjectorConfig['capture'], 'interceptionMode'
   excludeInterfaces: string
 }
 
-export type NativeSource = 'annotation' | 'config' | 'detected' | 'unknown'
+export type NativeSource = 'annotation' | 'config' | 'detected' | 'unknown' | 'profile'
 
 export interface SidecarSettings {
+  /** inject.istio.io/templates: the profiles, in the order they apply (src/core/profiles.ts). */
+  profiles: ProfileName[]
+  /** The istio-proxy the profiles build: only a sidecar can be native, only a sidecar captures traffic. */
+  proxyKind: ProxyKind
   native: boolean
   /** Why native (or classic) mode was chosen, for explain. */
   nativeSource: NativeSource
@@ -92,13 +98,18 @@ export interface SettingsOutcome {
 
 export function resolveSettings (pod: Pod, config: InjectorConfig, facts: ClusterFacts = {}): SettingsOutcome {
   const a = new AnnotationReader(pod.metadata?.annotations ?? {})
-  a.templates()
+  const profiles = a.profiles()
+  const proxyKind = proxyKindOf(profiles)
   const proxyConfig = a.proxyConfig()
   const interceptionMode = a.interception(proxyConfig.interceptionMode ?? config.capture.interceptionMode)
   const c = config.capture
   const image = a.image(config.images.proxy, proxyConfig.imageType)
-  const { native, nativeSource } = a.nativeMode(config, facts)
+  const mode = a.nativeMode(config, facts)
+  // A gateway's or gRPC agent's proxy is a regular container whatever the mode (Istio's templates say so).
+  const { native, nativeSource } = proxyKind === 'sidecar' ? mode : { native: false, nativeSource: 'profile' as const }
   const settings: SidecarSettings = {
+    profiles,
+    proxyKind,
     native,
     nativeSource,
     // Istio ORs the sources: a per-pod "false" does not undo a "true" in the config (docs/istio-compatibility.md).
@@ -133,7 +144,7 @@ export function resolveSettings (pod: Pod, config: InjectorConfig, facts: Cluste
         : a.checked(annotations.kubevirtInterfaces, '', validateInterfaceList),
       excludeInterfaces: a.checked(annotations.excludeInterfaces, '', validateInterfaceList)
     },
-    rewriteProbes: a.lenientBool(annotations.rewriteAppHTTPProbers, config.rewriteAppHTTPProbers),
+    rewriteProbes: a.lenientBool(annotations.rewriteAppHTTPProbers, config.rewriteAppHTTPProbers) && !forbidsProbeRewrite(profiles),
     prometheusMerge: parseGoBool(a.checked(annotations.mergeMetrics, String(config.prometheusMerge), validateBool)) ?? config.prometheusMerge,
     capNetBindService: a.lenientBool(annotations.capNetBindService, false),
     proxyMetadata: { ...config.proxy.proxyMetadata, ...proxyConfig.proxyMetadata },
@@ -177,10 +188,6 @@ interface PodProxyConfig {
   fields?: Record<string, unknown>
 }
 
-const supportedTemplates = ['sidecar']
-/** The templates of Istio's default install (istio-discovery chart), for a precise refusal. */
-const istioTemplates = ['sidecar', 'gateway', 'grpc-agent', 'grpc-simple', 'kube-gateway', 'waypoint', 'agentgateway', 'agentgateway-waypoint']
-
 const resourceAnnotations = [
   [annotations.proxyCPU, 'requests', 'cpu'],
   [annotations.proxyMemory, 'requests', 'memory'],
@@ -197,8 +204,8 @@ class AnnotationReader {
 
   has (key: string): boolean { return Object.hasOwn(this.values, key) }
 
-  private reject (annotation: string, value: string, reason: string): void {
-    this.problems.push({ annotation, value, reason })
+  private reject (annotation: string, value: string, reason: string, code?: string): void {
+    this.problems.push({ annotation, value, reason, ...(code === undefined ? {} : { code }) })
   }
 
   text (key: string, fallback: string): string {
@@ -239,23 +246,16 @@ class AnnotationReader {
   }
 
   /**
-   * inject.istio.io/templates: which of istiod's templates to render. Only `sidecar` is built here; any
-   * other name is refused (naming it), rather than given a sidecar it did not ask for.
+   * inject.istio.io/templates: which of istiod's templates the pod asks for, built here as profiles. An
+   * unknown name is refused, naming it, rather than given a sidecar it did not ask for.
    */
-  templates (): void {
+  profiles (): ProfileName[] {
     const key = annotations.templates
     const value = this.values[key]
-    if (value === undefined) return
-    const names = value.split(',').map(n => n.trim()).filter(n => n !== '')
-    const others = names.filter(n => !supportedTemplates.includes(n))
-    if (others.length === 0) return
-    const known = others.filter(n => istioTemplates.includes(n))
-    const unknown = others.filter(n => !istioTemplates.includes(n))
-    const reasons = [
-      ...(unknown.length > 0 ? [`unknown template${unknown.length > 1 ? 's' : ''} ${unknown.map(n => `'${n}'`).join(', ')}`] : []),
-      ...(known.length > 0 ? [`Istio's template${known.length > 1 ? 's' : ''} ${known.map(n => `'${n}'`).join(', ')} not supported by this injector`] : [])
-    ]
-    this.reject(key, value, `${reasons.join('; ')} (supported: ${supportedTemplates.join(', ')})`)
+    const choice = chooseProfiles(value)
+    if (choice.ok) return choice.profiles
+    this.reject(key, value ?? '', choice.reason, choice.code)
+    return ['sidecar']
   }
 
   /**

@@ -1,8 +1,10 @@
-// The containers and volumes of the `istio` profile: what istiod's sidecar template renders
-// (docs/istio-compatibility.md), built as typed data rather than from a template language.
+// The containers and volumes of the profiles that run Istio's proxy: what istiod's sidecar, gateway
+// and grpc-agent templates render (docs/istio-compatibility.md), built as typed data rather than from a
+// template language. src/core/profiles.ts chooses the profile and holds what the gRPC profiles add.
 import type { V1Container, V1EnvVar, V1ResourceRequirements, V1SecurityContext, V1Volume, V1VolumeMount } from '@kubernetes/client-node'
 import { formatCaptureArgs } from '../capture/args.js'
 import { labels } from './annotations.js'
+import type { ProxyKind } from './profiles.js'
 import type { SidecarSettings } from './settings.js'
 import type { Pod, Resources } from './types.js'
 import type { Workload } from './workload.js'
@@ -22,6 +24,9 @@ export const volumeNames = {
   caCert: 'istiod-ca-cert',
   caCrl: 'istio-ca-crl'
 } as const
+
+/** The gRPC profiles' volumes: the agent's xDS socket and bootstrap (grpc-agent), grpc-simple's bootstrap. */
+export const grpcVolumeNames = { xds: 'istio-xds', bootstrap: 'grpc-io-proxyless-bootstrap' } as const
 
 /** What the init container captures, for capture's own writer (src/capture/args.ts). */
 export function buildCaptureArgs (settings: SidecarSettings): string[] {
@@ -96,7 +101,7 @@ function copyResources (resources: Resources): V1ResourceRequirements {
   return out
 }
 
-function fieldEnv (name: string, fieldPath: string): V1EnvVar {
+export function fieldEnv (name: string, fieldPath: string): V1EnvVar {
   return { name, valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath } } }
 }
 
@@ -106,14 +111,23 @@ function resourceEnv (name: string, resource: string): V1EnvVar {
 
 interface ProxyInputs {
   settings: SidecarSettings
+  /** The pod's containers as the user wrote them, a declared istio-proxy included (its ports are the pod's too). */
   pod: Pod
   workload: Workload
 }
 
-function proxyEnv ({ settings, pod, workload }: ProxyInputs): V1EnvVar[] {
-  const appContainers = (pod.spec?.containers ?? []).filter(c => c.name !== proxyName)
-  const podPorts = appContainers.flatMap(c => c.ports ?? [])
+/**
+ * The agent's environment. The three proxy profiles share most of it; the gateway and the gRPC agent
+ * name their workload from the owner only, and the gRPC agent runs without Envoy (DISABLE_ENVOY), so
+ * that it has no Envoy sizing, no interception mode, and no DNS capture.
+ */
+function proxyEnv ({ settings, pod, workload }: ProxyInputs, kind: Exclude<ProxyKind, 'none'>): V1EnvVar[] {
+  const containers = pod.spec?.containers ?? []
+  const appContainers = containers.filter(c => c.name !== proxyName)
+  const podPorts = containers.flatMap(c => c.ports ?? [])
+  const grpc = kind === 'grpc-agent'
   const env: V1EnvVar[] = [
+    ...(grpc ? [{ name: 'ISTIO_META_GENERATOR', value: 'grpc' }, { name: 'OUTPUT_CERTS', value: '/var/lib/istio/data' }] : []),
     { name: 'PILOT_CERT_PROVIDER', value: 'istiod' },
     { name: 'CA_ADDR', value: settings.mesh.caAddress },
     fieldEnv('POD_NAME', 'metadata.name'),
@@ -121,26 +135,32 @@ function proxyEnv ({ settings, pod, workload }: ProxyInputs): V1EnvVar[] {
     fieldEnv('INSTANCE_IP', 'status.podIP'),
     fieldEnv('SERVICE_ACCOUNT', 'spec.serviceAccountName'),
     fieldEnv('HOST_IP', 'status.hostIP'),
-    resourceEnv('ISTIO_CPU_LIMIT', 'limits.cpu'),
+    ...(grpc ? [] : [resourceEnv('ISTIO_CPU_LIMIT', 'limits.cpu')]),
     { name: 'PROXY_CONFIG', value: `${JSON.stringify(proxyConfigOf(settings))}\n` },
     { name: 'ISTIO_META_POD_PORTS', value: JSON.stringify(podPorts) },
-    { name: 'ISTIO_META_APP_CONTAINERS', value: appContainers.map(c => c.name).join(',') },
-    resourceEnv('GOMEMLIMIT', 'limits.memory'),
+    // A gateway has no app container: the variable without a value, as the API server stores an empty one.
+    appContainers.length > 0 ? { name: 'ISTIO_META_APP_CONTAINERS', value: appContainers.map(c => c.name).join(',') } : { name: 'ISTIO_META_APP_CONTAINERS' },
     // The agent and Envoy size their thread pools from it rather than from the node's cores.
-    resourceEnv('GOMAXPROCS', 'limits.cpu'),
+    ...(grpc ? [] : [resourceEnv('GOMEMLIMIT', 'limits.memory'), resourceEnv('GOMAXPROCS', 'limits.cpu')]),
     { name: 'ISTIO_META_CLUSTER_ID', value: settings.mesh.clusterId },
-    fieldEnv('ISTIO_META_NODE_NAME', 'spec.nodeName'),
-    { name: 'ISTIO_META_INTERCEPTION_MODE', value: settings.interceptionMode }
+    fieldEnv('ISTIO_META_NODE_NAME', 'spec.nodeName')
   ]
-  const workloadName = pod.metadata?.labels?.[labels.workloadName] ?? ''
+  if (kind === 'sidecar') env.push({ name: 'ISTIO_META_INTERCEPTION_MODE', value: settings.interceptionMode })
+  // A gateway's interception mode is the ProxyConfig's: it captures nothing, the annotation is for sidecars.
+  if (kind === 'gateway') env.push({ name: 'ISTIO_META_INTERCEPTION_MODE', value: settings.proxyConfigInterceptionMode })
+  const workloadName = kind === 'sidecar' ? pod.metadata?.labels?.[labels.workloadName] ?? '' : ''
   if (workloadName !== '' || workload.name !== '') env.push({ name: 'ISTIO_META_WORKLOAD_NAME', value: workloadName !== '' ? workloadName : workload.name })
   if (workload.owner !== '') env.push({ name: 'ISTIO_META_OWNER', value: workload.owner })
-  if (settings.bootstrapOverride !== '') {
+  if (settings.bootstrapOverride !== '' && !grpc) {
     env.push({ name: 'ISTIO_BOOTSTRAP_OVERRIDE', value: '/etc/istio/custom-bootstrap/custom_bootstrap.json' })
   }
   env.push({ name: 'ISTIO_META_MESH_ID', value: settings.mesh.trustDomain })
   env.push({ name: 'TRUST_DOMAIN', value: settings.mesh.trustDomain })
   for (const [name, value] of Object.entries(settings.proxyMetadata)) env.push({ name, value })
+  if (grpc) {
+    // The gRPC client resolves xds:/// names itself: no DNS proxying, and no Envoy to start.
+    env.push({ name: 'ISTIO_META_DNS_CAPTURE', value: 'false' }, { name: 'DISABLE_ENVOY', value: 'true' })
+  }
   return env
 }
 
@@ -159,44 +179,57 @@ function proxyConfigOf (settings: SidecarSettings): Record<string, unknown> {
   return out
 }
 
-function proxyMounts (settings: SidecarSettings): V1VolumeMount[] {
+/**
+ * The sidecar's mounts. The gateway has no revocation list and no user volumes (Istio's gateway template
+ * has neither); the gRPC agent has no credential socket, no revocation list and no custom bootstrap, and
+ * shares /etc/istio/proxy with the app as istio-xds.
+ */
+function proxyMounts (settings: SidecarSettings, kind: Exclude<ProxyKind, 'none'> = 'sidecar'): V1VolumeMount[] {
+  const grpc = kind === 'grpc-agent'
   const mounts: V1VolumeMount[] = [
     { name: volumeNames.workloadSocket, mountPath: '/var/run/secrets/workload-spiffe-uds' },
-    { name: volumeNames.credentialSocket, mountPath: '/var/run/secrets/credential-uds' },
+    ...(grpc ? [] : [{ name: volumeNames.credentialSocket, mountPath: '/var/run/secrets/credential-uds' }]),
     { name: volumeNames.workloadCerts, mountPath: settings.certificates.workloadCertDir },
     { name: volumeNames.caCert, mountPath: '/var/run/secrets/istio' },
-    { name: volumeNames.caCrl, mountPath: '/var/run/secrets/istio/crl' },
+    ...(kind === 'sidecar' ? [{ name: volumeNames.caCrl, mountPath: '/var/run/secrets/istio/crl' }] : []),
     { name: volumeNames.data, mountPath: '/var/lib/istio/data' }
   ]
-  if (settings.bootstrapOverride !== '') {
+  if (settings.bootstrapOverride !== '' && !grpc) {
     mounts.push({ name: volumeNames.customBootstrap, mountPath: '/etc/istio/custom-bootstrap' })
   }
   mounts.push(
-    { name: volumeNames.envoy, mountPath: '/etc/istio/proxy' },
+    { name: grpc ? grpcVolumeNames.xds : volumeNames.envoy, mountPath: '/etc/istio/proxy' },
     { name: volumeNames.token, mountPath: '/var/run/secrets/tokens' },
     { name: volumeNames.podinfo, mountPath: '/etc/istio/pod' },
-    ...settings.userVolumeMounts.map(m => ({ ...m }))
+    ...(kind === 'gateway' ? [] : settings.userVolumeMounts.map(m => ({ ...m })))
   )
   return mounts
 }
 
-export function buildProxyContainer (inputs: ProxyInputs): V1Container {
+function agentArgs (settings: SidecarSettings, role: 'sidecar' | 'router'): string[] {
+  return [
+    'proxy', role,
+    '--domain', `$(POD_NAMESPACE).svc.${settings.clusterDomain}`,
+    `--proxyLogLevel=${settings.logLevel}`,
+    `--proxyComponentLogLevel=${settings.componentLogLevel}`,
+    `--log_output_level=${settings.agentLogLevel}`
+  ]
+}
+
+/** The istio-proxy container of the pod's proxy profile. */
+export function buildProxyContainer (inputs: ProxyInputs, kind: Exclude<ProxyKind, 'none'> = 'sidecar'): V1Container {
+  if (kind === 'gateway') return buildGatewayContainer(inputs)
+  if (kind === 'grpc-agent') return buildGrpcAgentContainer(inputs)
   const { settings } = inputs
   const container: V1Container = {
     name: proxyName,
     image: settings.proxyImage,
-    args: [
-      'proxy', 'sidecar',
-      '--domain', `$(POD_NAMESPACE).svc.${settings.clusterDomain}`,
-      `--proxyLogLevel=${settings.logLevel}`,
-      `--proxyComponentLogLevel=${settings.componentLogLevel}`,
-      `--log_output_level=${settings.agentLogLevel}`
-    ],
-    env: proxyEnv(inputs),
+    args: agentArgs(settings, 'sidecar'),
+    env: proxyEnv(inputs, 'sidecar'),
     ports: [{ containerPort: settings.ports.prometheus, name: 'http-envoy-prom', protocol: 'TCP' }],
     resources: copyResources(settings.resources),
     securityContext: proxySecurityContext(settings),
-    volumeMounts: proxyMounts(settings)
+    volumeMounts: proxyMounts(settings, 'sidecar')
   }
   if (settings.native) container.restartPolicy = 'Always'
   // In native mode the startup probe holds app containers back until Envoy is ready; in classic
@@ -210,6 +243,52 @@ export function buildProxyContainer (inputs: ProxyInputs): V1Container {
     const ready = { httpGet: { path: '/healthz/ready', port: settings.ports.health } }
     container.readinessProbe = { ...ready, ...settings.readiness, timeoutSeconds: 3 }
     container.startupProbe = { httpGet: { ...ready.httpGet }, initialDelaySeconds: 0, periodSeconds: 1, timeoutSeconds: 3, failureThreshold: 600 }
+  }
+  return withPullPolicy(container, settings)
+}
+
+/** Istio's gateway readiness probe takes the install's values, not the pod's readiness annotations. */
+const gatewayReadiness = { initialDelaySeconds: 0, periodSeconds: 15, failureThreshold: 4 }
+
+/**
+ * gateway: Envoy is the pod's main container (`proxy router`), so it is a regular container in either
+ * sidecar mode, with no init container and no capture. The gateway's own Deployment declares istio-proxy
+ * (`image: auto`), and its fields (ports, resources, securityContext) are merged over these.
+ */
+function buildGatewayContainer (inputs: ProxyInputs): V1Container {
+  const { settings } = inputs
+  const mounts = proxyMounts(settings, 'gateway')
+  return withPullPolicy({
+    name: proxyName,
+    image: settings.proxyImage,
+    ports: [{ containerPort: settings.ports.prometheus, protocol: 'TCP', name: 'http-envoy-prom' }],
+    args: agentArgs(settings, 'router'),
+    securityContext: { runAsUser: settings.proxyUID, runAsGroup: settings.proxyGID },
+    env: proxyEnv(inputs, 'gateway'),
+    readinessProbe: { httpGet: { path: '/healthz/ready', port: settings.ports.health }, ...gatewayReadiness, timeoutSeconds: 3 },
+    volumeMounts: mounts
+  }, settings)
+}
+
+/**
+ * grpc-agent: proxyless gRPC. The agent runs without Envoy and serves the app its xDS bootstrap and
+ * certificates through the istio-xds volume; nothing is captured. The app waits for it (postStart).
+ */
+function buildGrpcAgentContainer (inputs: ProxyInputs): V1Container {
+  const { settings } = inputs
+  const status = settings.ports.agentStatus
+  const container: V1Container = {
+    name: proxyName,
+    image: settings.proxyImage,
+    ports: [{ containerPort: status, protocol: 'TCP', name: 'mesh-metrics' }],
+    args: agentArgs(settings, 'sidecar'),
+    lifecycle: { postStart: { exec: { command: ['pilot-agent', 'wait', `--url=http://localhost:${status}/healthz/ready`] } } },
+    env: proxyEnv(inputs, 'grpc-agent'),
+    resources: copyResources(settings.resources),
+    volumeMounts: proxyMounts(settings, 'grpc-agent')
+  }
+  if (settings.statusPort !== 0) {
+    container.readinessProbe = { httpGet: { path: '/healthz/ready', port: status }, ...settings.readiness, timeoutSeconds: 3 }
   }
   return withPullPolicy(container, settings)
 }
@@ -238,19 +317,21 @@ function proxySecurityContext (settings: SidecarSettings): V1SecurityContext {
   }
 }
 
-export function buildVolumes (settings: SidecarSettings): V1Volume[] {
+/** The volumes of a proxy profile, in the order of Istio's templates (the order of its status annotation). */
+export function buildVolumes (settings: SidecarSettings, kind: Exclude<ProxyKind, 'none'> = 'sidecar'): V1Volume[] {
   const k = settings.certificates
+  const grpc = kind === 'grpc-agent'
   const volumes: V1Volume[] = [
     // emptyDir written as {} explicitly: the API server would default a null one, which a diff sees.
     { name: volumeNames.workloadSocket, emptyDir: {} },
-    { name: volumeNames.credentialSocket, emptyDir: {} },
+    ...(grpc ? [] : [{ name: volumeNames.credentialSocket, emptyDir: {} }]),
     { name: volumeNames.workloadCerts, emptyDir: {} }
   ]
   if (settings.bootstrapOverride !== '') {
     volumes.push({ name: volumeNames.customBootstrap, configMap: { name: settings.bootstrapOverride } })
   }
   volumes.push(
-    { name: volumeNames.envoy, emptyDir: { medium: 'Memory' } },
+    { name: grpc ? grpcVolumeNames.xds : volumeNames.envoy, emptyDir: { medium: 'Memory' } },
     { name: volumeNames.data, emptyDir: {} },
     {
       name: volumeNames.podinfo,
@@ -268,8 +349,8 @@ export function buildVolumes (settings: SidecarSettings): V1Volume[] {
       }
     },
     { name: volumeNames.caCert, configMap: { name: k.caRootConfigMap } },
-    { name: volumeNames.caCrl, configMap: { name: k.crlConfigMap, optional: true } },
-    ...settings.userVolumes.map(v => ({ ...v }))
+    ...(kind === 'sidecar' ? [{ name: volumeNames.caCrl, configMap: { name: k.crlConfigMap, optional: true } }] : []),
+    ...(kind === 'gateway' ? [] : settings.userVolumes.map(v => ({ ...v })))
   )
   return volumes
 }

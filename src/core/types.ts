@@ -138,6 +138,8 @@ export interface AnnotationProblem {
    * whole. The message then names the field and does not quote the value.
    */
   field?: string
+  /** A stable code where one annotation can be wrong in several ways worth telling apart (e.g. `unknown-template`). */
+  code?: string
 }
 
 export type InjectResult =

@@ -4,12 +4,13 @@
 // Re-injection is inject(uninject(pod)), so injecting twice equals injecting once. Pods injected by
 // Istio itself carry no `restore`: they are stripped as istiod strips them (containers, volumes,
 // status), and the probes' originals are carried over from the old proxy.
-import type { V1Container } from '@kubernetes/client-node'
+import type { V1Container, V1PodSecurityContext } from '@kubernetes/client-node'
 import { isRecord } from '../shared/records.js'
 import { annotations } from './annotations.js'
 import { parseJsonAnnotation } from './annotation-value.js'
-import { checkShape, containerShape } from './pod-shape.js'
-import { initName, proxyName, volumeNames } from './sidecar.js'
+import { checkShape, containerShape, podSecurityContextShape } from './pod-shape.js'
+import { grpcVolumeNames, initName, proxyName, volumeNames } from './sidecar.js'
+import { grpcBootstrapInitName } from './profiles.js'
 import type { Pod } from './types.js'
 
 type Handler = Record<string, unknown>
@@ -22,11 +23,15 @@ export interface Restore {
   /** container → probe or lifecycle hook (readinessProbe, preStop, …) → the handler before rewriting. */
   probes?: Record<string, Record<string, Handler>>
   /**
-   * Where the user's own istio-proxy / istio-init stood, to put them back: list, index, name (found by
-   * name in proxy.istio.io/overrides, where they may be under the other list) and the `image` left
-   * out of the annotation with the position of its key. Older records have neither name nor image.
+   * Where the containers recorded in proxy.istio.io/overrides stood, to put them back: list, index,
+   * name (found by name, in native mode under the other list: istiod records the proxy under
+   * initContainers) and the `image` left out of the annotation with the position of its key. The
+   * user's own istio-proxy / istio-init, and the app containers a gRPC profile changed. Without a name
+   * (older records), the next one of the list.
    */
   overrides?: Array<{ list: 'containers' | 'initContainers', index: number, name?: string, image?: { value: string, at: number } }>
+  /** The pod's securityContext before a gateway's sysctl was set (null: absent). */
+  securityContext?: V1PodSecurityContext | null
   /**
    * What a pod injected by istiod carried into our first injection, so that the next one carries it
    * again: the old proxy's app probers and scrape annotations, and (overrides: true) user overrides
@@ -55,7 +60,13 @@ export function readStatus (pod: Pod): InjectionStatus | undefined {
   const value = parseJsonAnnotation(text)
   // An unreadable status still marks an injected pod: strip what we would have injected.
   if (!value.ok || !isRecord(value.value)) {
-    return { initContainers: [initName, proxyName], containers: [proxyName], volumes: Object.values(volumeNames), imagePullSecrets: null, revision: 'default' }
+    return {
+      initContainers: [initName, proxyName, grpcBootstrapInitName],
+      containers: [proxyName],
+      volumes: [...Object.values(volumeNames), ...Object.values(grpcVolumeNames)],
+      imagePullSecrets: null,
+      revision: 'default'
+    }
   }
   const parsed = value.value as Partial<InjectionStatus>
   const status: InjectionStatus = {
@@ -93,6 +104,8 @@ function wellShaped (value: unknown): Restore | undefined {
       (o.image === undefined || (isRecord(o.image) && typeof o.image.value === 'string' && atIndex(o.image.at))))) {
     out.overrides = value.overrides as NonNullable<Restore['overrides']>
   }
+  if (value.securityContext === null) out.securityContext = null
+  else if (checkShape(value.securityContext, podSecurityContextShape, '').ok) out.securityContext = value.securityContext as V1PodSecurityContext
   const c = value.carried
   if (isRecord(c) && (c.probers === undefined || typeof c.probers === 'string') &&
       (c.scrape === undefined || typeof c.scrape === 'string') && (c.overrides === undefined || c.overrides === true)) {
@@ -133,6 +146,9 @@ export function uninject (pod: Pod): Uninjected {
   }
   const lists = { containers, initContainers }
   if (restore?.overrides !== undefined) putBackOverrides(pod, restore.overrides, lists)
+  // istiod lists the app containers its gRPC templates changed as injected, and keeps their originals in
+  // proxy.istio.io/overrides; it appends them back before injecting again (webhook.go reinsertOverrides).
+  if (restore === undefined) lists.containers = [...lists.containers, ...recordedApps(pod, lists.containers)]
 
   const out: Pod = {
     ...pod,
@@ -147,6 +163,10 @@ export function uninject (pod: Pod): Uninjected {
   if (meta.labels === undefined) delete meta.labels
   if (meta.annotations === undefined) delete meta.annotations
   const outSpec = out.spec as NonNullable<Pod['spec']>
+  if (restore !== undefined && Object.hasOwn(restore, 'securityContext')) {
+    if (restore.securityContext === null || restore.securityContext === undefined) delete outSpec.securityContext
+    else outSpec.securityContext = restore.securityContext
+  }
   if (lists.initContainers.length > 0 || (spec.initContainers !== undefined && restore === undefined)) outSpec.initContainers = lists.initContainers
   else delete outSpec.initContainers
   if (volumes.length > 0 || (spec.volumes !== undefined && restore === undefined)) outSpec.volumes = volumes
@@ -226,16 +246,18 @@ function putBackOverrides (pod: Pod, places: NonNullable<Restore['overrides']>, 
   // An edited, unreadable annotation: the containers cannot be put back (inject() refuses the pod).
   if (!recorded.ok) return
   const queue = { containers: [...recorded.value.containers ?? []], initContainers: [...recorded.value.initContainers ?? []] }
-  for (const { list, index, name, image } of places) {
-    let item: V1Container | undefined
-    if (name === undefined) {
-      item = queue[list].shift()
-    } else {
-      // By name, from either list: in native mode the proxy is recorded under initContainers.
-      const from = queue[list].some(c => c.name === name) ? list : list === 'containers' ? 'initContainers' : 'containers'
-      const at = queue[from].findIndex(c => c.name === name)
-      if (at >= 0) item = queue[from].splice(at, 1)[0]
-    }
+  const take = (list: 'containers' | 'initContainers', name: string | undefined): V1Container | undefined => {
+    if (name === undefined) return queue[list].shift()
+    // By name; in native mode istiod's layout records the proxy under the other list.
+    const from = queue[list].some(c => c.name === name) ? list : list === 'containers' ? 'initContainers' : 'containers'
+    const at = queue[from].findIndex(c => c.name === name)
+    return at < 0 ? undefined : queue[from].splice(at, 1)[0]
+  }
+  // Named places go back lowest index first, so that each stands where it stood among those already back
+  // (older, unnamed records were written in that order).
+  const ordered = places.every(p => p.name !== undefined) ? [...places].sort((x, y) => x.index - y.index) : places
+  for (const { list, index, name, image } of ordered) {
+    let item = take(list, name)
     if (item === undefined) continue
     if (image !== undefined) item = withKeyAt(item, 'image', image.value, image.at)
     lists[list] = [...lists[list].slice(0, index), item, ...lists[list].slice(index)]
@@ -247,4 +269,13 @@ function withKeyAt (c: V1Container, key: string, value: unknown, at: number): V1
   const entries = Object.entries(c).filter(([k]) => k !== key)
   entries.splice(Math.min(at, entries.length), 0, [key, value])
   return Object.fromEntries(entries) as unknown as V1Container
+}
+
+/** The app containers of an istiod-injected pod kept in proxy.istio.io/overrides and missing from the pod. */
+function recordedApps (pod: Pod, containers: V1Container[]): V1Container[] {
+  const text = pod.metadata?.annotations?.[annotations.overrides]
+  if (text === undefined) return []
+  const recorded = readOverrides(text)
+  if (!recorded.ok) return []
+  return (recorded.value.containers ?? []).filter(c => c.name !== proxyName && !containers.some(k => k.name === c.name))
 }

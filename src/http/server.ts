@@ -1,7 +1,8 @@
-// The webhook's HTTP(S) server: fastify routes for POST /inject, the probes and /metrics, plus the
+// The webhook's HTTP(S) server: fastify routes for POST /inject and the probes, plus the
 // two things a long-lived TLS server needs at run time: a certificate swap that keeps every TLS option,
 // and a graceful shutdown that moves kept-alive clients elsewhere before closing. buildServer never
-// listens; the caller (src/serve.ts, or a test) does.
+// listens; the caller (src/serve.ts, or a test) does. /metrics is not here: it has a listener of its
+// own (src/http/metrics-server.ts), so that a NetworkPolicy can open this port to the API server alone.
 import type { Server } from 'node:http'
 import type { SecureVersion, Server as TlsServer } from 'node:tls'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -15,6 +16,7 @@ import type { AdmissionRequest } from '../admission/types.js'
 import type { CertificateInfo, KeyPair } from '../tls/key-pair.js'
 import { checkKeyPair } from '../tls/key-pair.js'
 import type { ErrorType, WebhookMetrics } from './metrics.js'
+import { parseRequestTimeout, waitForRoomMs } from './request-timeout.js'
 import { defaultCiphers } from './tls-ciphers.js'
 import { isRecord } from '../shared/records.js'
 
@@ -142,7 +144,7 @@ export function buildServer (options: BuildServerOptions): WebhookServer {
   installBudget(app, options, timeouts)
   installHooks(app, metrics, state)
   routeAdmissions(app, options)
-  routeProbes(app, metrics, state, options.isReady ?? (() => true))
+  routeProbes(app, state, options.isReady ?? (() => true))
 
   function setCertificate (pair: KeyPair): CertificateInfo {
     if (options.tls === null) throw new Error('the server was built without TLS')
@@ -227,16 +229,22 @@ function createApp (options: BuildServerOptions, timeouts: ServerTimeouts, tlsOp
 /** The in-flight budget (before the body is read) and the write timeout (once an answer is ready). */
 function installBudget (app: FastifyInstance, options: BuildServerOptions, timeouts: ServerTimeouts): void {
   const limit = options.bodyLimitBytes ?? bodyLimitBytes
-  const admit = budgetGate({ ...defaultBudget, ...options.budget })
+  const budget = { ...defaultBudget, ...options.budget }
+  const admit = budgetGate(budget)
   // Admission before the body is read: a review that must wait has its bytes left in the socket.
   app.addHook('onRequest', async (request, reply) => {
     if (request.method !== 'POST' || request.routeOptions.url !== '/inject') return
     const length = Number(request.headers['content-length'])
     // Without a length (chunked) the body may be anything up to the limit; above it fastify answers 413.
     const charge = Number.isFinite(length) && length >= 0 ? Math.min(length, limit) : limit
-    const ticket = await admit(charge)
+    // The API server's own deadline, when it says it (?timeout=): a review that cannot be answered in
+    // time stops waiting early, and one whose deadline passed is not worked on (src/http/request-timeout.ts).
+    const timeoutMs = parseRequestTimeout((request.query as Record<string, unknown> | undefined)?.timeout)
+    const waitMs = waitForRoomMs(budget.waitMs, timeoutMs)
+    if (timeoutMs !== undefined) (request as RequestWithTicket)[deadlineKey] = { at: Date.now() + timeoutMs, timeoutMs }
+    const ticket = await admit(charge, waitMs)
     if (ticket === undefined) {
-      request.log.warn({ statusCode: 429, reason: 'overloaded', ...admit.usage() }, 'refused a review: the in-flight budget is spent')
+      request.log.warn({ statusCode: 429, reason: 'overloaded', waitMs, ...(timeoutMs === undefined ? {} : { timeoutMs }), ...admit.usage() }, 'refused a review: the in-flight budget is spent')
       return await reply.code(429).header('retry-after', '1').send({ statusCode: 429, reason: 'overloaded', message: 'too many reviews in progress; retry later' })
     }
     // A client that went away while waiting: its room goes back at once ('close' has been emitted).
@@ -287,11 +295,7 @@ function installHooks (app: FastifyInstance, metrics: WebhookMetrics, state: { r
     return reply.code(status).send({ statusCode: status, reason, message })
   })
 
-  // Every error answer has the same shape: {statusCode, reason, message}.
-  app.setNotFoundHandler((request, reply) => {
-    const message = `no route for ${bounded(request.method, 16)} ${bounded(request.url.split('?')[0] ?? '', 128)}; the webhook serves POST /inject`
-    return reply.code(404).send({ statusCode: 404, reason: 'not-found', message })
-  })
+  installNotFound(app, 'the webhook port serves POST /inject, GET /healthz and GET /readyz (metrics have a port of their own: --metrics-port)')
 
   // Label children looked up once per value (bounded: status codes), not hashed from a label object
   // on every request.
@@ -313,6 +317,17 @@ function routeAdmissions (app: FastifyInstance, options: BuildServerOptions): vo
   const durationByDecision = perValue(decision => metrics.duration.labels({ decision }))
   const skipsByReason = perValue(reason => metrics.skips.labels({ reason }))
   app.post('/inject', async (request, reply) => {
+    // Waiting for room and reading a large body take time under load: when the API server's deadline
+    // has passed, nobody reads the answer, and the core's work would only delay the reviews behind.
+    const deadline = (request as RequestWithTicket)[deadlineKey]
+    if (deadline !== undefined && Date.now() >= deadline.at) {
+      request.log.warn({ statusCode: 429, reason: 'deadline-exceeded', timeoutMs: deadline.timeoutMs }, 'refused a review: the API server\'s timeout passed before it could be worked on')
+      return await reply.code(429).header('retry-after', '1').send({
+        statusCode: 429,
+        reason: 'deadline-exceeded',
+        message: `the API server's timeout (${deadline.timeoutMs / 1000} s) passed before this review could be worked on; retry later`
+      })
+    }
     const parsed = parseReview(request.body)
     if (!parsed.ok) {
       const message = bounded(parsed.message, maxMessageLength)
@@ -343,17 +358,13 @@ function routeAdmissions (app: FastifyInstance, options: BuildServerOptions): vo
   })
 }
 
-function routeProbes (app: FastifyInstance, metrics: WebhookMetrics, state: { readonly draining: boolean }, isReady: () => boolean): void {
+function routeProbes (app: FastifyInstance, state: { readonly draining: boolean }, isReady: () => boolean): void {
   const quiet = { logLevel: 'warn' as const }
   app.get('/healthz', quiet, async () => 'ok\n')
   app.get('/readyz', quiet, async (_request, reply) => {
     if (state.draining) return await reply.code(503).send('not ready: shutting down\n')
     if (!isReady()) return await reply.code(503).send('not ready: not loaded yet\n')
     return 'ready\n'
-  })
-  app.get('/metrics', quiet, async (_request, reply) => {
-    const text = await metrics.registry.metrics()
-    return await reply.type(metrics.registry.contentType).send(text)
   })
 }
 
@@ -375,6 +386,14 @@ async function drainAndClose (app: FastifyInstance, logger: FastifyBaseLogger, s
     clearTimeout(deadline)
   }
   logger.info('closed')
+}
+
+/** Every error answer has the same shape, {statusCode, reason, message}: a 404 too, saying what the port serves. */
+export function installNotFound (app: FastifyInstance, serves: string): void {
+  app.setNotFoundHandler((request, reply) => {
+    const message = `no route for ${bounded(request.method, 16)} ${bounded(request.url.split('?')[0] ?? '', 128)}; ${serves}`
+    return reply.code(404).send({ statusCode: 404, reason: 'not-found', message })
+  })
 }
 
 const fastifyReasons: Record<string, string> = {
@@ -403,10 +422,12 @@ interface Ticket {
 }
 
 const ticketKey = Symbol('in-flight ticket')
-type RequestWithTicket = FastifyRequest & { [ticketKey]?: Ticket }
+const deadlineKey = Symbol('API server deadline')
+type RequestWithTicket = FastifyRequest & { [ticketKey]?: Ticket, [deadlineKey]?: { at: number, timeoutMs: number } }
 
 interface Gate {
-  (bytes: number): Promise<Ticket | undefined>
+  /** A ticket once the bytes fit, or undefined after waitMs without room. */
+  (bytes: number, waitMs: number): Promise<Ticket | undefined>
   usage: () => { inFlightBytes: number, inFlightRequests: number, waiting: number }
 }
 
@@ -444,8 +465,9 @@ function budgetGate (budget: InFlightBudget): Gate {
   const wake = (): void => {
     while (queue.length > 0 && fits((queue[0] as { bytes: number }).bytes)) queue.shift()?.admit()
   }
-  const gate = async (n: number): Promise<Ticket | undefined> => {
+  const gate = async (n: number, waitMs: number): Promise<Ticket | undefined> => {
     if (queue.length === 0 && fits(n)) return take(n)
+    if (waitMs <= 0) return undefined
     return await new Promise(resolve => {
       const entry = {
         bytes: n,
@@ -458,7 +480,7 @@ function budgetGate (budget: InFlightBudget): Gate {
         queue.splice(queue.indexOf(entry), 1)
         resolve(undefined)
         wake()
-      }, budget.waitMs)
+      }, waitMs)
       queue.push(entry)
     })
   }

@@ -26,6 +26,16 @@ export interface LoadedManifests {
   objects: Manifest[]
   /** The failurePolicy chosen in webhook-settings.yaml. */
   failurePolicy: FailurePolicy
+  /** The namespace whose pods may reach the metrics port, from webhook-settings.yaml (absent there: as the NetworkPolicy says). */
+  monitoringNamespace?: string
+}
+
+/** The NetworkPolicy's label for a namespace's name (set by the API server on every namespace). */
+const namespaceNameLabel = 'kubernetes.io/metadata.name'
+const dns1123Label = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/
+
+export function isNamespaceName (value: unknown): value is string {
+  return typeof value === 'string' && dns1123Label.test(value)
 }
 
 /** Reads the resources of `<dir>/kustomization.yaml`, in order, dropping local-config objects. */
@@ -34,6 +44,7 @@ export async function loadManifests (dir: string = shippedManifestsDir): Promise
   if (!Array.isArray(kustomization.resources)) throw new Error(`${dir}/kustomization.yaml lists no resources`)
   const objects: Manifest[] = []
   let failurePolicy: FailurePolicy | undefined
+  let monitoringNamespace: string | undefined
   for (const file of kustomization.resources as string[]) {
     const text = await readFile(join(dir, file), 'utf8')
     for (const doc of parseAllDocuments(text)) {
@@ -43,13 +54,16 @@ export async function loadManifests (dir: string = shippedManifestsDir): Promise
       if (object.kind === 'ConfigMap' && object.metadata?.name === settingsName) {
         failurePolicy = parseFailurePolicy(object.data?.failurePolicy)
         if (failurePolicy === undefined) throw new Error(`${file} data.failurePolicy must be Fail or Ignore, got '${String(object.data?.failurePolicy)}'`)
+        const monitoring: unknown = object.data?.monitoringNamespace
+        if (monitoring !== undefined && !isNamespaceName(monitoring)) throw new Error(`${file} data.monitoringNamespace must be a namespace name (a DNS-1123 label), got '${String(monitoring)}'`)
+        monitoringNamespace = monitoring
       }
       if (object.metadata?.annotations?.[localConfigAnnotation] === 'true') continue
       objects.push(object)
     }
   }
   if (failurePolicy === undefined) throw new Error(`no ConfigMap ${settingsName} with data.failurePolicy in ${dir}`)
-  return { objects, failurePolicy }
+  return { objects, failurePolicy, ...(monitoringNamespace === undefined ? {} : { monitoringNamespace }) }
 }
 
 export function parseFailurePolicy (value: unknown): FailurePolicy | undefined {
@@ -62,6 +76,8 @@ export interface RenderOptions {
   failurePolicy: FailurePolicy
   /** PEM CA bundle: renders the static-certificate install (Secret-mounted cert, no self-managed TLS). */
   caBundle?: string
+  /** The namespace whose pods may reach the metrics port (the NetworkPolicy rule that names one). */
+  monitoringNamespace?: string
 }
 
 const clusterScoped = new Set(['Namespace', 'PriorityClass', 'ClusterRole', 'ClusterRoleBinding', 'MutatingWebhookConfiguration'])
@@ -90,6 +106,15 @@ export function renderManifests (input: readonly Manifest[], options: RenderOpti
           if (expression.key === 'kubernetes.io/metadata.name') expression.values = expression.values.map(renamed)
         }
         if (options.caBundle !== undefined) webhook.clientConfig.caBundle = Buffer.from(options.caBundle).toString('base64')
+      }
+    }
+    if (object.kind === 'NetworkPolicy' && options.monitoringNamespace !== undefined) {
+      // As kustomize's replacement does: the namespace named in the rule that selects one by name.
+      for (const rule of object.spec?.ingress ?? []) {
+        for (const peer of rule.from ?? []) {
+          const labels = peer.namespaceSelector?.matchLabels
+          if (labels?.[namespaceNameLabel] !== undefined) labels[namespaceNameLabel] = options.monitoringNamespace
+        }
       }
     }
     if (object.kind === 'Deployment') {

@@ -3,6 +3,8 @@
 import { podNamespace } from '../core/policy.js'
 import { resolveSettings } from '../core/settings.js'
 import type { SidecarSettings } from '../core/settings.js'
+import { grpcBootstrapImage } from '../core/profiles.js'
+import type { ProfileName } from '../core/profiles.js'
 import { excludedInboundPorts } from '../core/sidecar.js'
 import type { Pod, ResourceList } from '../core/types.js'
 import { uninject } from '../core/uninject.js'
@@ -27,7 +29,8 @@ export interface Explanation {
   /** For a rejection: the injection decision that was overruled by invalid input. */
   decision?: { reason: string, message: string }
   reinjection: boolean
-  problems: Array<{ annotation: string, reason: string }>
+  /** `code`: a stable code where the annotation can be wrong in ways worth telling apart (`unknown-template`). */
+  problems: Array<{ annotation: string, reason: string, code?: string }>
   warnings: string[]
   settings?: string[]
 }
@@ -80,7 +83,7 @@ export function explainPod (pod: Pod, workload: string, source: string, options:
       reason: 'invalid-annotation',
       message: 'the pod would be refused: an annotation it sets is invalid',
       decision: { reason: result.decision.reason, message: result.decision.message },
-      problems: result.problems.map(p => ({ annotation: p.annotation, reason: p.field === undefined || p.field === '' ? p.reason : `field ${p.field}: ${p.reason}` }))
+      problems: result.problems.map(p => ({ annotation: p.annotation, reason: p.field === undefined || p.field === '' ? p.reason : `field ${p.field}: ${p.reason}`, ...(p.code === undefined ? {} : { code: p.code }) }))
     }
   }
   return {
@@ -97,10 +100,17 @@ export function formatExplanation (e: Explanation): string {
   const lines = [`${e.workload} (${e.source})`, `  webhook:   ${e.webhook}`]
   lines.push(`  decision:  ${e.verdict} [${e.reason}] ${e.message}${e.reinjection ? ' (already injected: re-injected idempotently)' : ''}`)
   if (e.decision !== undefined) lines.push(`  overruled: [${e.decision.reason}] ${e.decision.message}`)
-  for (const p of e.problems) lines.push(`  problem:   ${p.annotation}: ${p.reason}`)
+  for (const p of e.problems) lines.push(`  problem:   ${p.annotation}: ${p.code === undefined ? '' : `[${p.code}] `}${p.reason}`)
   for (const w of e.warnings) lines.push(`  warning:   ${w}`)
   lines.push(...(e.settings ?? []))
   return `${lines.join('\n')}\n`
+}
+
+const profileWhat: Record<ProfileName, string> = {
+  sidecar: 'Envoy as a sidecar, traffic captured',
+  gateway: "the pod's istio-proxy filled in as Envoy in the router role; no init container",
+  'grpc-agent': 'the agent without Envoy serves xDS to proxyless gRPC; nothing captured',
+  'grpc-simple': 'an init container writes a gRPC xDS bootstrap; no proxy'
 }
 
 function describeSettings (s: SidecarSettings): string[] {
@@ -108,14 +118,17 @@ function describeSettings (s: SidecarSettings): string[] {
     annotation: 'sidecar.istio.io/nativeSidecar',
     config: `config nativeSidecars: ${s.nativeSidecarsMode}`,
     detected: 'nativeSidecars: auto, the nodes support native sidecars',
-    unknown: 'nativeSidecars: auto, node support unknown'
+    unknown: 'nativeSidecars: auto, node support unknown',
+    profile: `the ${s.proxyKind} profile's proxy is a regular container`
   }
   const quantities = (list: ResourceList | undefined): string =>
     Object.entries(list ?? {}).map(([k, v]) => `${k}=${v}`).join(' ') || '-'
   const c = s.capture
-  const capture = s.interceptionMode === 'NONE'
-    ? ['  capture:   none (interceptionMode NONE)']
-    : [
+  const capture = s.proxyKind !== 'sidecar'
+    ? [`  capture:   none (the ${s.proxyKind === 'none' ? 'grpc-simple' : s.proxyKind} profile captures no traffic)`]
+    : s.interceptionMode === 'NONE'
+      ? ['  capture:   none (interceptionMode NONE)']
+      : [
         `  capture:   outbound to ${c.includeOutboundIPRanges === '' ? '(none)' : c.includeOutboundIPRanges}` +
           `${c.excludeOutboundIPRanges !== '' ? ` except ${c.excludeOutboundIPRanges}` : ''}` +
           `${c.includeOutboundPorts !== '' ? `, and ports ${c.includeOutboundPorts}` : ''}` +
@@ -124,11 +137,26 @@ function describeSettings (s: SidecarSettings): string[] {
           `${c.includeInboundPorts === '*' ? ` except ${excludedInboundPorts(s)}` : ''} → ${s.ports.inbound}`,
         ...(c.virtualInterfaces !== '' ? [`             inbound on ${c.virtualInterfaces} treated as outbound`] : []),
         ...(c.excludeInterfaces !== '' ? [`             interfaces never captured: ${c.excludeInterfaces}`] : [])
-      ]
+        ]
+  const sidecar = s.proxyKind === 'sidecar'
+  const mode = s.proxyKind === 'none'
+    ? 'no proxy'
+    : sidecar
+      ? `${s.native ? 'native (proxy as an init container, restartPolicy Always)' : `classic (proxy ${s.hold ? 'first, holding the app' : 'last'})`} — ${nativeWhy[s.nativeSource]}`
+      : `a regular container (proxy ${s.hold ? 'first, holding the app' : 'last'}) — ${nativeWhy[s.nativeSource]}`
+  const images = [
+    ...(s.proxyKind === 'none' ? [] : [`proxy ${s.proxyImage}`]),
+    ...(sidecar ? [`init ${s.initImage}`] : []),
+    ...(s.profiles.includes('grpc-simple') ? [`bootstrap ${grpcBootstrapImage}`] : [])
+  ]
   return [
-    `  mode:      ${s.native ? 'native (proxy as an init container, restartPolicy Always)' : `classic (proxy ${s.hold ? 'first, holding the app' : 'last'})`} — ${nativeWhy[s.nativeSource]}`,
-    `  images:    proxy ${s.proxyImage}; init ${s.initImage}`,
-    `  resources: requests ${quantities(s.resources.requests)}; limits ${quantities(s.resources.limits)}`,
+    // The default (the sidecar alone) says nothing new; other profiles are named.
+    ...(s.profiles.join() === 'sidecar' ? [] : [`  profile:   ${s.profiles.map(p => `${p} (${profileWhat[p]})`).join(', then ')}`]),
+    `  mode:      ${mode}`,
+    `  images:    ${images.join('; ')}`,
+    s.proxyKind === 'gateway'
+      ? "  resources: the pod's own istio-proxy's"
+      : `  resources: requests ${quantities(s.resources.requests)}; limits ${quantities(s.resources.limits)}`,
     ...capture,
     `  probes:    ${s.rewriteProbes && s.statusPort !== 0 ? `app probes rewritten to the agent on ${s.statusPort}` : 'not rewritten'}; proxy readiness ${s.statusPort === 0 ? 'off' : `on ${s.ports.health}`}`,
     `  metrics:   ${s.prometheusMerge ? `merged into the agent's on ${s.ports.agentStatus}` : 'not merged'}`

@@ -31,26 +31,39 @@ type Operation = 'inject' | 'uninject'
  * untouched documents byte for byte, injected ones edited in place (src/yaml/edit.ts).
  */
 export function transformManifests (sources: readonly Source[], operation: Operation, options: ManifestOptions): ManifestOutcome {
+  const chunks: string[] = []
+  const { notes, errors } = streamManifests(sources, operation, options, text => { chunks.push(text) })
+  return { output: errors.length > 0 ? '' : chunks.join(''), notes, errors }
+}
+
+/**
+ * transformManifests for a stream of any length: each document's output goes to `write` as soon as
+ * it is transformed, so that only one document is held at a time. Every document is still read and
+ * checked; after the first error nothing more is written, and the caller, which gets the errors at the
+ * end, throws away what was written (the CLI keeps it in a bounded buffer: src/cli/output.ts).
+ * JSON output is one List of every object: it is written at the end.
+ */
+export function streamManifests (sources: readonly Source[], operation: Operation, options: ManifestOptions, write: (text: string) => void): { notes: string[], errors: string[] } {
   const notes: string[] = []
   const errors: string[] = []
-  const chunks: string[] = []
   const objects: JsonRecord[] = []
+  let first = true
   for (const source of sources) {
     for (const read of readDocuments(source.text)) {
       const doc = checkDocument(read, source.name, errors)
       if (doc === undefined) continue
-      const out = transformSafely(doc, `${source.name}, document ${read.index}`, operation, options, notes, errors)
+      const out = transformDocument(doc, `${source.name}, document ${read.index}`, operation, options, notes, errors)
       if (errors.length > 0) continue
       if (options.output === 'json') objects.push(out)
-      else chunks.push(writeDocument(source.text, read, out, chunks.length === 0))
+      else write(writeDocument(source.text, read, out, first))
+      first = false
     }
   }
-  if (errors.length > 0) return { output: '', notes, errors }
-  if (options.output === 'json') {
+  if (errors.length === 0 && options.output === 'json') {
     const value = objects.length === 1 ? objects[0] : { apiVersion: 'v1', kind: 'List', items: objects }
-    return { output: `${JSON.stringify(value, null, 2)}\n`, notes, errors }
+    write(`${JSON.stringify(value, null, 2)}\n`)
   }
-  return { output: chunks.join(''), notes, errors }
+  return { notes, errors }
 }
 
 const startsWithMarker = /^(?:[ \t]*(?:#.*)?\r?\n)*---(?:[ \t\r\n]|$)/
@@ -60,7 +73,7 @@ const startsWithMarker = /^(?:[ \t]*(?:#.*)?\r?\n)*---(?:[ \t\r\n]|$)/
  * from its value when it cannot be edited in place (or was JSON: the output is YAML). A '---' goes
  * before every document but the first, unless the document's own text starts with one.
  */
-function writeDocument (text: string, read: ReadDocument, out: JsonRecord, first: boolean): string {
+export function writeDocument (text: string, read: ReadDocument, out: JsonRecord, first: boolean): string {
   const root = read.document.contents
   const json = root !== null && (isMap(root) || isSeq(root)) && root.flow === true
   let body = out === read.value && !json ? read.raw : (json ? undefined : editDocument(text, read, out))
@@ -73,9 +86,12 @@ function writeDocument (text: string, read: ReadDocument, out: JsonRecord, first
   return /\n$/.test(body) ? body : `${body}\n`
 }
 
-// A document of a shape the core does not expect must cost its own error line, never the whole run
-// (nor a stack trace): the file and document are named, and nothing is written.
-function transformSafely (doc: JsonRecord, where: string, operation: Operation, options: ManifestOptions, notes: string[], errors: string[]): JsonRecord {
+/**
+ * The document's object after the operation: the same object when nothing changes. A document of a
+ * shape the core does not expect costs its own error line, never the whole run (nor a stack trace):
+ * the file and document are named, and nothing is written.
+ */
+export function transformDocument (doc: JsonRecord, where: string, operation: Operation, options: ManifestOptions, notes: string[], errors: string[]): JsonRecord {
   try {
     return transformObject(doc, where, operation, options, notes, errors)
   } catch (err) {

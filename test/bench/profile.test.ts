@@ -64,6 +64,7 @@ t.test('the split by stage: each sample counted once, logging and metrics first,
   t.equal(splitOf(stack(frame('_parse', 'file:///x/node_modules/secure-json-parse/index.js'))), 'JSON.parse', 'JSON.parse inlined in secure-json-parse')
   t.equal(splitOf(stack(frame('RegExp: __proto__'), frame('_parse', 'file:///x/node_modules/secure-json-parse/index.js'))), 'shape check', 'its prototype scans')
   t.equal(splitOf(stack(frame('inspectTree', dist('admission/parse.js')), frame('parseReview', dist('admission/parse.js')), handler)), 'shape check')
+  t.equal(splitOf(stack(frame('walk', dist('core/pod-shape.js')), frame('podToInject', dist('admission/review.js')), frame('onEnd', 'file:///x/node_modules/fastify/lib/content-type-parser.js'))), 'shape check', 'the pod shape walk, inside the body\'s end callback')
   t.equal(splitOf(stack(frame('writeUtf8String'), frame('onSendEnd', 'file:///x/node_modules/fastify/lib/reply.js'))), 'response write')
   t.equal(splitOf(stack(frame('(garbage collector)'))), 'GC')
   t.equal(splitOf(stack(frame('(program)'))), 'TLS/HTTP')

@@ -86,3 +86,26 @@ t.test('Istio beside ours: the headline, memory per in-flight request and the go
   t.match(md, /\| CPU per request ÷ the constant-answer baseline, defaulted-5kb c=1 \| ≤ ×1\.25 \| ×1\.2 \(240 ÷ 200 µs\) \| met \|/)
   t.match(md, /peak RSS, defaulted-5kb at c=64, ours ÷ Istio's \| ≤ ×1 \| 163 ÷ 90 MiB = ×1\.8\d* \| missed \|/)
 })
+
+t.test('the CLI section says which of issue 15\'s targets were met, and says so when istioctl was absent', async t => {
+  const run = { wallMs: 1000, cpuMs: 900, maxRssMiB: 150 }
+  const cli = {
+    istioctl: '/x/istioctl',
+    corpus: { source: 'samples ×20', workloads: 1480, documents: 4679, bytes: 8_690_935 },
+    oneWorkload: { oursMs: 40, istioctlMs: 100, ratio: 0.4 },
+    startup: { firstByteMs: 120, firstByteNoCacheMs: 130, firstByteUnbundledMs: 150, nodeEmptyMs: 30 },
+    many: { ours: run, istioctl: { wallMs: 5000, cpuMs: 4000, maxRssMiB: 100 }, cpuSpeedup: 4.44, rssRatio: 1.5 },
+    splitUs: { read: 3, parse: 500, inject: 150, emit: 80, write: 20, total: 753, streamed: 740 },
+    liveHeapMiB: { start: 12, input: 20, peak: 26 }
+  }
+  const md = renderSummary({ cli })
+  t.match(md, /\| one workload, wall ms \(median\) \| 40 \| 100 \| ×0\.4 \| ≤ ×0\.5 \| met \|/)
+  t.match(md, /\| 1480 workloads, CPU ms \| 900 \| 4000 \| 4\.44× faster \| ≥ 5× faster \| missed \|/)
+  t.match(md, /\| 1480 workloads, peak RSS MiB \| 150 \| 100 \| ×1\.5 \| ≤ ×1 \| missed \|/)
+  t.match(md, /start-up to the first byte of output, ms \(median\) \| 120 \| – \| – \| ≤ 100 ms \| missed \|/)
+  t.match(md, /\| 3 \| 500 \| 150 \| 80 \| 20 \| 753 \| 740 \|/)
+  t.match(md, /at most 26 MiB while streaming/)
+
+  const alone = renderSummary({ cli: { ...cli, istioctl: null, oneWorkload: { oursMs: 40, istioctlMs: null, ratio: null }, many: { ours: run, istioctl: null, cpuSpeedup: null, rssRatio: null } } })
+  t.match(alone, /\| 1480 workloads, CPU ms \| 900 \| – \| – \| ≥ 5× faster \| not measured \(no istioctl\) \|/)
+})

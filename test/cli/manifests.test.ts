@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
@@ -87,6 +87,26 @@ t.test('--ca-bundle-file renders the static-certificate install', async t => {
   t.same(rules.map(r => r.resources), [['nodes']], 'only node watching remains')
 })
 
+t.test('the metrics port\'s NetworkPolicy rule: monitoringNamespace of webhook-settings.yaml, or --monitoring-namespace', async t => {
+  const metricsRule = (objects: Manifest[]): Manifest => (objects.find(o => o.kind === 'NetworkPolicy') as Manifest).spec.ingress[1]
+  const shipped = await render([])
+  t.same(metricsRule(shipped), { from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }], ports: [{ protocol: 'TCP', port: 8080 }] })
+  t.same((shipped.find(o => o.kind === 'NetworkPolicy') as Manifest).spec.ingress[0], { ports: [{ protocol: 'TCP', port: 9443 }] }, 'the webhook port: any source')
+  t.same(metricsRule(await render(['--monitoring-namespace', 'observability'])).from[0].namespaceSelector.matchLabels, { 'kubernetes.io/metadata.name': 'observability' })
+
+  const dir = mkdtempSync(join(tmpdir(), 'manifests-settings-'))
+  cpSync(shippedManifestsDir, dir, { recursive: true })
+  const settingsFile = join(dir, 'webhook-settings.yaml')
+  const settings = readFileSync(settingsFile, 'utf8')
+  writeFileSync(settingsFile, settings.replace('monitoringNamespace: monitoring', 'monitoringNamespace: prom'))
+  t.same(metricsRule(await render(['--manifests-dir', dir])).from[0].namespaceSelector.matchLabels, { 'kubernetes.io/metadata.name': 'prom' }, 'the settings file is read')
+  t.same(metricsRule(await render(['--manifests-dir', dir, '--monitoring-namespace', 'obs'])).from[0].namespaceSelector.matchLabels, { 'kubernetes.io/metadata.name': 'obs' }, 'the flag wins')
+  writeFileSync(settingsFile, settings.replace('monitoringNamespace: monitoring', 'monitoringNamespace: Not_A_Namespace'))
+  await t.rejects(render(['--manifests-dir', dir]), /webhook-settings\.yaml data\.monitoringNamespace must be a namespace name \(a DNS-1123 label\), got 'Not_A_Namespace'/)
+  writeFileSync(settingsFile, settings.replace('  monitoringNamespace: monitoring\n', ''))
+  t.same(metricsRule(await render(['--manifests-dir', dir])), metricsRule(shipped), 'without the setting the NetworkPolicy stays as written')
+})
+
 t.test('renderManifests leaves its input alone', async t => {
   const { objects } = await loadManifests()
   const before = JSON.stringify(objects)
@@ -100,6 +120,8 @@ t.test('bad flags are usage errors', async t => {
   const io = captureIo(dir)
   await t.rejects(run(['--namespace', 'Bad_NS'], io), UsageError)
   await t.rejects(run(['--failure-policy', 'Maybe'], io), /--failure-policy must be Fail or Ignore/)
+  await t.rejects(run(['--monitoring-namespace', 'a.b'], io), /--monitoring-namespace must be a DNS-1123 label, got 'a\.b'/)
+  await t.rejects(run(['--monitoring-namespace', ''], io), UsageError)
   await t.rejects(run(['--ca-bundle-file', 'empty.crt'], io), /holds no PEM certificate/)
   await t.rejects(run(['--image', ''], io), UsageError)
   await t.rejects(run(['positional'], io), UsageError)

@@ -1,6 +1,7 @@
 // `make conformance`: our injector against Istio's own (istio.io/istio/pkg/kube/inject, built by
-// scripts/build-istio-oracle.sh), on every test fixture, every example and every pod-bearing workload
-// of Istio's samples/, both paths (offline kube-inject; the webhook with the Pods a controller
+// scripts/build-istio-oracle.sh), on every test fixture, every example, every pod-bearing workload
+// of Istio's samples/, Istio's own test inputs for its gateway and gRPC templates, and its gateway Helm
+// chart as helm renders it, both paths (offline kube-inject; the webhook with the Pods a controller
 // creates, sent over HTTPS to our real server and over HTTP to Istio's), classic and native. Each pod
 // template is compared property by property; a difference fails unless
 // test/istio-oracle/allow-list.yaml lists it with its reason. Prints the agreement table.
@@ -22,9 +23,9 @@ import { findAllowance, keyOf, loadAllowList } from './lib/allow-list.js'
 import type { Allowance, Mode } from './lib/allow-list.js'
 import { compareOutcomes } from './lib/compare.js'
 import type { Difference, Outcome } from './lib/compare.js'
-import { controllerPod, templateOf, workloadsIn } from './lib/corpus.js'
+import { controllerPod, gatewayChartWorkloads, templateOf, templateTestInputs, workloadsIn } from './lib/corpus.js'
 import type { Workload } from './lib/corpus.js'
-import { istioModuleDir, repoRoot, startOracle } from './lib/oracle.js'
+import { helmBinary, istioModuleDir, repoRoot, startOracle } from './lib/oracle.js'
 import type { Oracle } from './lib/oracle.js'
 import { startOurWebhook } from './lib/our-webhook.js'
 import type { AdmissionAnswer, OurWebhook } from './lib/our-webhook.js'
@@ -100,7 +101,9 @@ const allowList = loadAllowList(allowListFile)
 const workloads = [
   ...workloadsIn(join(repoRoot, 'test/fixtures'), repoRoot),
   ...workloadsIn(join(repoRoot, 'examples'), repoRoot),
-  ...workloadsIn(join(moduleDir, 'samples'), moduleDir)
+  ...workloadsIn(join(moduleDir, 'samples'), moduleDir),
+  ...templateTestInputs(moduleDir),
+  ...gatewayChartWorkloads(moduleDir, helmBinary())
 ]
 const results: CaseResult[] = []
 const used = new Set<Allowance>()

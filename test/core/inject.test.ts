@@ -346,6 +346,19 @@ t.test('uninject(inject(x)) is x, for every fixture in both modes', async t => {
   }
 })
 
+t.test('a container named __proto__ is a container like any other: its probe is kept on re-injection and restored', async t => {
+  // The API server refuses that name, but only after the mutating webhooks have run.
+  const pod = podWith({}, [{ name: '__proto__', image: 'example.com/app:1', readinessProbe: { httpGet: { path: '/ready', port: 8080 } } }])
+  const once = injected(inject(pod, {}, defaultConfig()))
+  const twice = injected(inject(deepFreeze(wire(once)), {}, defaultConfig()))
+  t.same(wire(twice), wire(once), 'inject(inject(x)) == inject(x)')
+  const probers = once.spec?.containers.find(c => c.name === 'istio-proxy')?.env?.find(e => e.name === 'ISTIO_KUBE_APP_PROBERS')?.value
+  t.match(probers, /\/app-health\/__proto__\/readyz/)
+  const back = uninject(deepFreeze(wire(once)))
+  t.equal(back.exact, true)
+  t.same(wire(back.pod), wire(pod))
+})
+
 t.test('a pod injected by Istio (no restore record) is stripped Istio’s way and re-injected once', async t => {
   const first = injected(inject(loadPod('probes.yaml'), {}, defaultConfig()))
   const status = JSON.parse(first.metadata?.annotations?.['sidecar.istio.io/status'] ?? '{}') as Record<string, unknown>

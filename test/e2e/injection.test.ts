@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import { assertInjected, assertUntouched } from './lib/assertions.js'
 import { isApiError } from './lib/cluster.js'
+import { httpsGet } from './lib/https.js'
 import { appPod, proxyContainer } from './lib/pods.js'
 import { setupSuite } from './lib/suite.js'
 import { shippedRevision } from './lib/webhook-configuration.js'
@@ -118,5 +119,20 @@ t.test('injection through the real API server', async t => {
     } catch (err) {
       t.ok(isApiError(err, 404), 'the pod does not exist')
     }
+  })
+
+  await t.test('the metrics port counts what the API server sent; the webhook port has no /metrics', { skip: suite.webhook === undefined && 'needs the local webhook' }, async t => {
+    const webhook = suite.webhook
+    if (webhook === undefined || suite.certs === undefined) return
+    const res = await fetch(webhook.metricsUrl)
+    t.equal(res.status, 200, `GET ${webhook.metricsUrl}`)
+    const text = await res.text()
+    const value = (pattern: RegExp): number => Number(pattern.exec(text)?.[1] ?? Number.NaN)
+    // The injected pods above (and the registration's dry-run polls): at least five reached us.
+    t.ok(value(/^sidecar_injector_injections_total (\d+)$/m) >= 5, 'injections counted', { text: text.slice(0, 2000) })
+    t.ok(value(/^sidecar_injector_requests_total\{code="200"\} (\d+)$/m) >= 5, 'admissions answered 200 counted')
+    const onWebhook = await httpsGet(`https://127.0.0.1:${webhook.port}/metrics`, { ca: suite.certs.caPem })
+    t.equal(onWebhook.status, 404, 'the webhook port, open to the API server, serves no metrics')
+    t.match(JSON.parse(onWebhook.body), { statusCode: 404, reason: 'not-found' })
   })
 })

@@ -74,7 +74,7 @@ t.test('cert-manager issues the certificate, its CA injector the caBundle, and p
   t.same(bundles, [ca, ca], 'both entries of the revision carry the serving certificate\'s CA (cert-manager.io/inject-ca-from)')
 
   const kubeconfig = await serviceAccountKubeconfig(cluster, namespace, deployment.spec.template.spec.serviceAccountName, join(dir, 'kubeconfig'))
-  const serve = serveAsDeployed(deployment, { port, dir, kubeconfig })
+  const serve = serveAsDeployed(deployment, { port, metricsPort: await freePort(), dir, kubeconfig })
   t.teardown(async () => { await serve.stop() })
   t.notOk((deployment.spec.template.spec.containers[0].args as string[]).includes('--self-managed-tls'), 'the self-managed TLS loop is off')
 

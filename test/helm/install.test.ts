@@ -35,7 +35,8 @@ t.test('self-managed TLS: install, inject, upgrade, uninstall', async t => {
 
   const kubeconfig = await serviceAccountKubeconfig(cluster, namespace, deployment.spec.template.spec.serviceAccountName, join(dir, 'kubeconfig'))
   await mountConfig(cluster, deployment, dir)
-  const serve = serveAsDeployed(deployment, { port, dir, kubeconfig })
+  const metricsPort = await freePort()
+  const serve = serveAsDeployed(deployment, { port, metricsPort, dir, kubeconfig })
   t.teardown(async () => { await serve.stop() })
   const exited = (): string | undefined => serve.child.exitCode !== null ? `the injector exited (${String(serve.child.exitCode)}):\n${serve.tail()}` : undefined
 
@@ -55,6 +56,10 @@ t.test('self-managed TLS: install, inject, upgrade, uninstall', async t => {
   t.equal(proxyContainer(pod)?.container.image, 'docker.io/istio/proxyv2:1.28.0', 'injected through the chart\'s configuration, with the chart\'s config')
   const revApps = await createNamespace(cluster, 'helm-rev-apps', { 'istio.io/rev': 'default' }, fn => { t.teardown(fn) })
   t.ok(isInjected(await cluster.core.createNamespacedPod({ namespace: revApps, body: appPod('web') })), 'istio.io/rev=default selects it too')
+  t.ok((deployment.spec.template.spec.containers[0].args as string[]).includes('--metrics-port=8080'), 'the chart\'s Deployment serves metrics on 8080 (here on a free port)')
+  const scraped = await fetch(`http://127.0.0.1:${metricsPort}/metrics`)
+  t.equal(scraped.status, 200, 'the metrics listener of the injector as deployed')
+  t.match(await scraped.text(), /^sidecar_injector_injections_total [1-9]\d*$/m, 'counting the injections above')
 
   // A second revision beside it, as in Istio's canary upgrades: its own objects, its own injector.
   const canaryPort = await freePort()
@@ -66,7 +71,7 @@ t.test('self-managed TLS: install, inject, upgrade, uninstall', async t => {
   const canaryDir = join(dir, 'canary')
   const canaryKubeconfig = await serviceAccountKubeconfig(cluster, namespace, canaryDeployment.spec.template.spec.serviceAccountName, join(dir, 'canary-kubeconfig'))
   await mountConfig(cluster, canaryDeployment, canaryDir)
-  const canaryServe = serveAsDeployed(canaryDeployment, { port: canaryPort, dir: canaryDir, kubeconfig: canaryKubeconfig })
+  const canaryServe = serveAsDeployed(canaryDeployment, { port: canaryPort, metricsPort: await freePort(), dir: canaryDir, kubeconfig: canaryKubeconfig })
   t.teardown(async () => { await canaryServe.stop() })
   const canaryApps = await createNamespace(cluster, 'helm-canary-apps', { 'istio.io/rev': 'canary' }, fn => { t.teardown(fn) })
   const canaryPod = await waitFor('a pod injected by the canary', async () => {
@@ -121,7 +126,8 @@ t.test('static certificate from files: the injector serves the chart\'s Secret',
   const kubeconfig = await serviceAccountKubeconfig(cluster, namespace, deployment.spec.template.spec.serviceAccountName, join(dir, 'kubeconfig'))
   await mountConfig(cluster, deployment, dir)
   await mountTlsSecret(cluster, deployment, dir)
-  const serve = serveAsDeployed(deployment, { port, dir, kubeconfig })
+  const metricsPort = await freePort()
+  const serve = serveAsDeployed(deployment, { port, metricsPort, dir, kubeconfig })
   t.teardown(async () => { await serve.stop() })
   const exited = (): string | undefined => serve.child.exitCode !== null ? `the injector exited (${String(serve.child.exitCode)}):\n${serve.tail()}` : undefined
 

@@ -19,7 +19,7 @@ import { webhookEntries } from '../../src/core/webhook-selectors.js'
 import { createCertificateAuthority, issueServingCertificate } from '../../src/tls/certificates.js'
 import { connectCluster, createNamespace } from '../e2e/lib/cluster.js'
 import type { K8sObject } from './lib/chart.js'
-import { byKey, certManagerComponentDir, certManagerCrdsDir, chartDir, helm, kustomize, objectKey, template } from './lib/chart.js'
+import { byKey, certManagerComponentDir, certManagerCrdsDir, chartDir, helm, kustomize, objectKey, serviceMonitorComponentDir, template } from './lib/chart.js'
 
 const run = promisify(execFile)
 
@@ -49,6 +49,12 @@ t.test('helm lint', async t => {
   await t.rejects(helm(['template', 'x', chartDir, '--set', 'tls.mode=static']), /tls\.mode static needs tls\.caBundle/, 'static without a CA bundle: a message naming the value')
   await t.rejects(helm(['template', 'x', chartDir, '--set', 'tls.mode=vault']), /tls\.mode must be one of selfManaged, static, certManager/, 'an unknown mode: named')
   await t.rejects(helm(['template', 'x', chartDir, '--set', 'revision=Canary_1']), /revision must be a DNS label/, 'a revision that cannot name objects: named')
+  for (const [value, problem] of [['9443', /metrics\.port must differ from the webhook port \(9443\)/], ['70000', /metrics\.port must be an integer from 0 \(no metrics listener\) to 65535; got 70000/],
+    ['-1', /metrics\.port must be an integer/], ['http', /metrics\.port must be an integer/], ['80.5', /metrics\.port must be an integer/]] as const) {
+    await t.rejects(helm(['template', 'x', chartDir, '--set', `metrics.port=${value}`]), problem, `metrics.port=${value}: named`)
+  }
+  await t.rejects(helm(['template', 'x', chartDir, '--set', 'metrics.port=0', '--set', 'metrics.serviceMonitor.enabled=true']),
+    /metrics\.serviceMonitor\.enabled needs metrics\.port/, 'a ServiceMonitor without a metrics listener: named')
 })
 
 t.test('the chart and manifests/ render the same objects', async t => {
@@ -84,6 +90,26 @@ t.test('the chart and manifests/ render the same objects', async t => {
   const moved = renderManifests(objects, { failurePolicy, namespace: 'mesh-injector' })
   compare(t, await template({ namespace: 'mesh-injector', set: withNamespace }), moved, 'namespace mesh-injector (sidecar-injector manifests --namespace)')
   compare(t, await template({ set: { ...withNamespace, failurePolicy: 'Ignore' } }), renderManifests(objects, { failurePolicy: 'Ignore' }), 'failurePolicy Ignore')
+  compare(t, await template({ set: { ...withNamespace, 'networkPolicy.metricsNamespaceSelector.matchLabels.kubernetes\\.io/metadata\\.name': 'observability' } }),
+    renderManifests(objects, { failurePolicy, monitoringNamespace: 'observability' }), 'metrics scraped from namespace observability (sidecar-injector manifests --monitoring-namespace)')
+  compare(t, await template({ set: { ...withNamespace, 'metrics.serviceMonitor.enabled': 'true' } }), await kustomize(cluster.kubectl, [serviceMonitorComponentDir]),
+    'ServiceMonitor (manifests/ + components/service-monitor)')
+})
+
+t.test('metrics.port 0: no metrics listener, port, annotation or NetworkPolicy rule', async t => {
+  const objects = await template({ set: { 'metrics.port': '0' } })
+  const deployment = objects.find(o => o.kind === 'Deployment')
+  const container = deployment?.spec.template.spec.containers[0]
+  t.notOk((container.args as string[]).some(a => a.startsWith('--metrics-port')), 'serve gets no --metrics-port (its default: no metrics listener)')
+  t.same(container.ports.map((p: K8sObject) => p.name), ['https-webhook'])
+  t.equal(deployment?.spec.template.metadata.annotations, undefined, 'no scrape annotations')
+  t.same(objects.find(o => o.kind === 'Service')?.spec.ports.map((p: K8sObject) => p.name), ['https-webhook'])
+  t.same(objects.find(o => o.kind === 'NetworkPolicy')?.spec.ingress, [{ ports: [{ protocol: 'TCP', port: 9443 }] }])
+  const moved = await template({ set: { 'metrics.port': '9090', 'metrics.podAnnotations': 'false' } })
+  const movedDeployment = moved.find(o => o.kind === 'Deployment')
+  t.ok(movedDeployment?.spec.template.spec.containers[0].args.includes('--metrics-port=9090'), 'another port reaches serve')
+  t.equal(movedDeployment?.spec.template.metadata.annotations, undefined, 'podAnnotations false: none')
+  t.same(moved.find(o => o.kind === 'NetworkPolicy')?.spec.ingress[1].ports, [{ protocol: 'TCP', port: 9090 }])
 })
 
 t.test('revision canary: its own names, and the istio.io/rev=canary entries of src/core/webhook-selectors.ts', async t => {
@@ -116,7 +142,12 @@ t.test('every mode through server-side dry-run on the real API server', async t 
   await kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/certificates.cert-manager.io', 'crd/issuers.cert-manager.io'])
   // A dry-run Namespace is not stored: the namespaced objects need a real one.
   const namespace = await createNamespace(cluster, 'helm-dry-run', {}, fn => { t.teardown(fn) })
-  const cases: typeof modes = { ...modes, 'revision canary, cert-manager with an issuer of the user': { set: { revision: 'canary', 'tls.mode': 'certManager', 'tls.certManager.issuerRef.name': 'corp-ca', 'tls.certManager.issuerRef.kind': 'ClusterIssuer' } } }
+  const cases: typeof modes = {
+    ...modes,
+    'revision canary, cert-manager with an issuer of the user': { set: { revision: 'canary', 'tls.mode': 'certManager', 'tls.certManager.issuerRef.name': 'corp-ca', 'tls.certManager.issuerRef.kind': 'ClusterIssuer' } },
+    'metrics on port 9090, scraped from namespace monitoring if labelled team=observability': { set: { 'metrics.port': '9090', 'networkPolicy.metricsNamespaceSelector.matchLabels.team': 'observability' } },
+    'no metrics listener': { set: { 'metrics.port': '0' } }
+  }
   for (const [mode, { set, setFile = {} }] of Object.entries(cases)) {
     const objects = await template({ namespace, set, setFile })
     const out = await kubectl(['apply', '--dry-run=server', '-f', '-'], objects.map(o => stringify(o)).join('---\n'))

@@ -1,5 +1,6 @@
-// The server's memory and time bounds: the in-flight budget (wait, then 429), the write timeout that
-// frees a client that never reads its answer, and the shape of 404s.
+// The server's memory and time bounds: the in-flight budget (wait, then 429, sooner when the API
+// server's ?timeout= says it gives up sooner), the write timeout that frees a client that never reads
+// its answer, and the shape of 404s.
 import t from 'tap'
 import { connect } from 'node:net'
 import type { Socket } from 'node:net'
@@ -75,6 +76,95 @@ t.test('the byte budget: a review too large for the room left waits; one larger 
   await until(() => held.held() === 2, 'the large review admitted')
   held.release()
   t.equal((await alone).statusCode, 200, 'a body larger than the budget is served when nothing else is in flight')
+})
+
+async function listenOnLoopback (app: { listen: (o: { port: number, host: string }) => Promise<string>, server: { address: () => unknown } }): Promise<number> {
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const address = app.server.address() as { port?: number } | null
+  return address?.port ?? 0
+}
+
+t.test('?timeout= from the API server: a queued review stops waiting in time to be answered before it gives up', async t => {
+  const held = heldFacts()
+  // One review at a time, and a wait for room far longer than any timeout below.
+  const { server, logs } = buildTestServer({ facts: held.facts, budget: { requests: 1, waitMs: 60_000 } })
+  t.teardown(() => server.app.close())
+  const port = await listenOnLoopback(server.app)
+  const body = JSON.stringify(reviewFor(samplePod()))
+  const post = async (query: string): Promise<Response> => await fetch(`http://127.0.0.1:${port}/inject${query}`, { method: 'POST', headers: json, body })
+  const first = post('?timeout=10s')
+  await until(() => held.held() === 1, 'one review in flight')
+
+  const refused = await post('?timeout=1s')
+  t.equal(held.held(), 1, 'answered while the first review still holds the only room')
+  t.equal(refused.status, 429)
+  t.equal(refused.headers.get('retry-after'), '1')
+  t.same(await refused.json(), { statusCode: 429, reason: 'overloaded', message: 'too many reviews in progress; retry later' })
+  t.match(logs.lines().at(-1), { msg: /in-flight budget is spent/, timeoutMs: 1000, waitMs: 500 }, 'it waited half its timeout, not the budget\'s 60 s')
+  held.release()
+  t.equal((await first).status, 200)
+})
+
+t.test('?timeout= that cannot be read is ignored: the budget\'s own wait, and no 400', async t => {
+  const held = heldFacts()
+  const { server, logs } = buildTestServer({ facts: held.facts, budget: { requests: 1, waitMs: 300 } })
+  t.teardown(() => server.app.close())
+  const port = await listenOnLoopback(server.app)
+  const body = JSON.stringify(reviewFor(samplePod()))
+  const post = async (query: string): Promise<Response> => await fetch(`http://127.0.0.1:${port}/inject${query}`, { method: 'POST', headers: json, body })
+  const first = post('')
+  await until(() => held.held() === 1, 'one review in flight')
+  for (const query of ['?timeout=soon', '?timeout=-5s', '?timeout=0s', '?timeout=1s&timeout=2s', `?timeout=${'9'.repeat(5000)}s`, '?timeout[a]=1s', '?timeout=1%00s']) {
+    const res = await post(query)
+    t.equal(res.status, 429, `${query.slice(0, 40)}: the budget's wait, then 429`)
+    const line = logs.lines().at(-1)
+    t.match(line, { msg: /in-flight budget is spent/, waitMs: 300 })
+    t.notOk(line !== undefined && 'timeoutMs' in line, 'no timeout taken from it')
+  }
+  held.release()
+  t.equal((await first).status, 200)
+  const served = post('?timeout=soon')
+  await until(() => held.held() === 2, 'the review with an unreadable timeout reached the core')
+  held.release()
+  t.equal((await served).status, 200, 'with room, an unreadable timeout changes nothing')
+})
+
+/** A POST /inject whose body arrives in two parts, pauseMs apart, over a raw loopback socket. */
+async function slowPost (port: number, query: string, body: string, pauseMs: number): Promise<{ status: number, json: any }> {
+  const socket = connect(port, '127.0.0.1')
+  let text = ''
+  socket.setEncoding('utf8').on('data', (chunk: string) => { text += chunk })
+  const closed = new Promise<void>(resolve => socket.on('close', () => resolve()))
+  socket.write(`POST /inject${query} HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body.slice(0, 10)}`)
+  await sleep(pauseMs)
+  // Not end(): a half-closed request may be dropped; connection: close has the server close after answering.
+  socket.write(body.slice(10))
+  await closed
+  const [head = '', payload = ''] = text.split('\r\n\r\n')
+  return { status: Number(head.split(' ')[1]), json: JSON.parse(payload) }
+}
+
+t.test('a review whose ?timeout= passed before it could be worked on is refused without running the core', async t => {
+  const counted = heldFacts()
+  const { server, metrics, logs } = buildTestServer({ facts: counted.facts })
+  t.teardown(() => server.app.close())
+  const port = await listenOnLoopback(server.app)
+  const body = JSON.stringify(reviewFor(samplePod()))
+  const late = await slowPost(port, '?timeout=1s', body, 1200)
+  t.equal(late.status, 429)
+  t.same(late.json, { statusCode: 429, reason: 'deadline-exceeded', message: 'the API server\'s timeout (1 s) passed before this review could be worked on; retry later' })
+  t.equal(counted.held(), 0, 'the core never saw it')
+  t.notOk(logs.lines().some(l => l.msg === 'admission'), 'no admission was made')
+  t.match(logs.lines().at(-1), { reason: 'deadline-exceeded', timeoutMs: 1000 })
+  t.match(await metrics.registry.getSingleMetricAsString('sidecar_injector_errors_total'), /type="overloaded"} 1/)
+
+  // The same slow body with time left, and without a timeout: served.
+  const inTime = slowPost(port, '?timeout=30s', body, 1200)
+  const noTimeout = slowPost(port, '', body, 1200)
+  await until(() => counted.held() === 2, 'both reached the core')
+  counted.release()
+  t.equal((await inTime).status, 200)
+  t.equal((await noTimeout).status, 200)
 })
 
 t.test('a client that never reads its answer is cut after the write timeout', async t => {

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { join, relative } from 'node:path'
 import jsonPatch from 'fast-json-patch'
 import type { Operation } from 'fast-json-patch'
 import { parseAllDocuments } from 'yaml'
@@ -9,7 +9,7 @@ import type { AdmissionReviewRequest } from '../../src/admission/types.js'
 import { defaultConfig } from '../../src/core/config.js'
 import { explainManifests, formatExplanation } from '../../src/workloads/explain.js'
 import type { ManifestOptions, Source } from '../../src/workloads/templates.js'
-import { transformManifests } from '../../src/workloads/transform.js'
+import { streamManifests, transformManifests } from '../../src/workloads/transform.js'
 import type { Pod } from '../../src/core/types.js'
 import { fixturesDir, loadPod, podFixtureNames, podsDir } from '../helpers/fixtures.js'
 
@@ -68,6 +68,20 @@ t.test('a rejected workload is an error naming file, document, annotation and va
   t.equal(result.output, '')
   t.equal(result.errors.length, 1)
   t.match(result.errors[0], /^Deployment default\/bad-ports \(rejected\.yaml, document 2\): rejected: invalid value '80,http' for annotation 'traffic\.sidecar\.istio\.io\/excludeInboundPorts'/)
+})
+
+t.test('streamManifests writes each document as it is transformed, and nothing after an error', async t => {
+  const input = source(manifestsDir, 'workloads.yaml')
+  const pieces: string[] = []
+  const result = streamManifests([input], 'inject', options(), text => { pieces.push(text) })
+  t.same(result.errors, [])
+  t.equal(pieces.length, docs(input.text).filter(d => d !== null).length, 'one write per document')
+  t.equal(pieces.join(''), transformManifests([input], 'inject', options()).output)
+
+  const broken: string[] = []
+  const bad = streamManifests([input, source(manifestsDir, 'invalid.yaml'), input], 'inject', options(), text => { broken.push(text) })
+  t.equal(bad.errors.length, 1)
+  t.equal(broken.length, pieces.length, 'the documents before the error were written (the caller throws them away), none after')
 })
 
 t.test('invalid YAML is reported with its line', async t => {
@@ -192,11 +206,13 @@ function explainText (sources: readonly Source[], opts: ManifestOptions): { outp
 }
 
 t.test('the examples are what the CLI produces', async t => {
-  for (const file of readdirSync(examplesDir).filter(f => f.endsWith('.yaml'))) {
-    const result = transformManifests([source(examplesDir, file)], 'inject', options())
-    const expected = join(examplesDir, 'injected', file)
-    if (update || !existsSync(expected)) writeFileSync(expected, result.output)
-    t.equal(result.output, readFileSync(expected, 'utf8'), `examples/bookinfo/injected/${file} (make examples regenerates it)`)
+  for (const dir of [examplesDir, join(examplesDir, '..', 'gateway')]) {
+    for (const file of readdirSync(dir).filter(f => f.endsWith('.yaml'))) {
+      const result = transformManifests([source(dir, file)], 'inject', options())
+      const expected = join(dir, 'injected', file)
+      if (update || !existsSync(expected)) writeFileSync(expected, result.output)
+      t.equal(result.output, readFileSync(expected, 'utf8'), `${relative(join(examplesDir, '..', '..'), expected)} (make examples regenerates it)`)
+    }
   }
 })
 

@@ -69,6 +69,16 @@ app.kubernetes.io/name: sidecar-injector
 {{- fail "tls.mode static needs tls.static.existingSecret, or tls.static.cert and tls.static.key (--set-file)" -}}
 {{- end -}}
 {{- end -}}
+{{- $metricsPort := .Values.metrics.port -}}
+{{- if not (and (regexMatch "^[0-9]{1,5}$" (toString $metricsPort)) (le (int $metricsPort) 65535)) -}}
+{{- fail (printf "metrics.port must be an integer from 0 (no metrics listener) to 65535; got %v" $metricsPort) -}}
+{{- end -}}
+{{- if eq (int $metricsPort) 9443 -}}
+{{- fail "metrics.port must differ from the webhook port (9443): the webhook port serves admission and probes only" -}}
+{{- end -}}
+{{- if and .Values.metrics.serviceMonitor.enabled (eq (int $metricsPort) 0) -}}
+{{- fail "metrics.serviceMonitor.enabled needs metrics.port (0 turns the metrics listener off)" -}}
+{{- end -}}
 {{- if and .Values.webhook.url (not (hasPrefix "https://" .Values.webhook.url)) -}}
 {{- fail (printf "webhook.url must be an https URL; got %q" .Values.webhook.url) -}}
 {{- end -}}

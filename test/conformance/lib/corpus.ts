@@ -1,6 +1,7 @@
 // The workloads both injectors are given: our test fixtures and examples, and every pod-bearing
 // workload in Istio's samples/ (read from the Go module cache, never copied), plus the Pods a
 // controller would create from each for the webhook path.
+import { execFileSync } from 'node:child_process'
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { parseAllDocuments } from 'yaml'
@@ -38,23 +39,64 @@ function yamlFiles (dir: string): string[] {
 /** The pod-bearing documents of the files under `dir` (files that are not plain YAML, e.g. Helm templates, are left out). */
 export function workloadsIn (dir: string, base: string, files = yamlFiles(dir)): Workload[] {
   return files.flatMap(file => {
-    let docs
+    let text
     try {
-      docs = parseAllDocuments(readFileSync(file, 'utf8'))
+      text = readFileSync(file, 'utf8')
     } catch {
       return []
     }
-    const list = Array.isArray(docs) ? docs : [docs]
-    if (list.some(d => d.errors.length > 0)) return []
-    return list.flatMap(d => {
-      const doc: unknown = d.toJS()
-      if (!isObj(doc) || typeof doc.kind !== 'string' || templateOf(doc, doc.kind) === undefined) return []
-      if (doc.kind === 'Rollout' && doc.apiVersion !== 'argoproj.io/v1alpha1') return []
-      const meta = isObj(doc.metadata) ? doc.metadata : {}
-      const name = typeof meta.name === 'string' ? meta.name : String(meta.generateName ?? '(unnamed)')
-      return [{ name: `${relative(base, file)} ${doc.kind}/${name}`, kind: doc.kind, doc }]
-    })
+    return workloadsOf(text, relative(base, file))
   })
+}
+
+/** The pod-bearing documents of a YAML stream, named `<source> <kind>/<name>`. */
+export function workloadsOf (text: string, source: string): Workload[] {
+  let docs
+  try {
+    docs = parseAllDocuments(text)
+  } catch {
+    return []
+  }
+  const list = Array.isArray(docs) ? docs : [docs]
+  if (list.some(d => d.errors.length > 0)) return []
+  return list.flatMap(d => {
+    const doc: unknown = d.toJS()
+    if (!isObj(doc) || typeof doc.kind !== 'string' || templateOf(doc, doc.kind) === undefined) return []
+    if (doc.kind === 'Rollout' && doc.apiVersion !== 'argoproj.io/v1alpha1') return []
+    const meta = isObj(doc.metadata) ? doc.metadata : {}
+    const name = typeof meta.name === 'string' ? meta.name : String(meta.generateName ?? '(unnamed)')
+    return [{ name: `${source} ${doc.kind}/${name}`, kind: doc.kind, doc }]
+  })
+}
+
+/** The templates of Istio's default install that the profiles build (src/core/profiles.ts). */
+const profileTemplates = new Set(['sidecar', 'gateway', 'grpc-agent', 'grpc-simple'])
+
+/**
+ * Istio's own inject test inputs (pkg/kube/inject/testdata/inject) that ask for templates of the default
+ * install with inject.istio.io/templates: the gateways and gRPC workloads Istio wrote for its templates.
+ * Inputs for templates an IstioOperator file adds (custom, spire) need settings the oracle does not load.
+ */
+export function templateTestInputs (moduleDir: string): Workload[] {
+  const dir = join(moduleDir, 'pkg/kube/inject/testdata/inject')
+  const files = readdirSync(dir).filter(f => /\.ya?ml$/.test(f) && !f.endsWith('.iop.yaml')).sort().map(f => join(dir, f))
+  return workloadsIn(dir, moduleDir, files).filter(w => {
+    const template = templateOf(w.doc, w.kind) ?? w.doc
+    const meta = isObj(template.metadata) ? template.metadata : {}
+    const value = isObj(meta.annotations) ? meta.annotations['inject.istio.io/templates'] : undefined
+    return typeof value === 'string' && value.split(',').every(n => profileTemplates.has(n.trim()))
+  })
+}
+
+/**
+ * Istio's gateway Helm chart (manifests/charts/gateway), rendered by real helm with its default values:
+ * how Istio deploys an ingress gateway today, a Deployment whose istio-proxy (`image: auto`) the
+ * `gateway` template fills in.
+ */
+export function gatewayChartWorkloads (moduleDir: string, helm: string): Workload[] {
+  const chart = join(moduleDir, 'manifests/charts/gateway')
+  const text = execFileSync(helm, ['template', 'istio-ingressgateway', chart, '--namespace', 'istio-ingress'], { encoding: 'utf8' })
+  return workloadsOf(text, 'manifests/charts/gateway (helm template)')
 }
 
 const hash = '6c5d9f7b8'

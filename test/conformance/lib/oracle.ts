@@ -15,6 +15,11 @@ export function oracleBinDir (): string {
   return execFileSync(buildScript, ['--print'], { encoding: 'utf8' }).trim()
 }
 
+/** The helm binary built by scripts/build-helm.sh (make helm), which renders Istio's gateway chart. */
+export function helmBinary (): string {
+  return join(execFileSync(join(repoRoot, 'scripts/build-helm.sh'), ['--print'], { encoding: 'utf8' }).trim().split('\n').pop() ?? '', 'helm')
+}
+
 /** The istio.io/istio module in the Go module cache: its samples, charts and goldens. */
 export function istioModuleDir (): string {
   return execFileSync(buildScript, ['--module'], { encoding: 'utf8' }).trim()

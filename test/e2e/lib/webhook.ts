@@ -17,6 +17,8 @@ export interface LocalWebhook {
   readonly port: number
   /** https://127.0.0.1:<port>/inject — what the MutatingWebhookConfiguration's clientConfig.url points at. */
   readonly url: string
+  /** http://127.0.0.1:<metrics port>/metrics — the plain-HTTP metrics listener (serve --metrics-port). */
+  readonly metricsUrl: string
   readonly logFile: string
   readonly process: ManagedProcess
   stop: () => Promise<void>
@@ -41,8 +43,9 @@ export async function generateWebhookCerts (dir: string): Promise<WebhookCerts> 
 export async function startWebhook (options: { certs: WebhookCerts, logFile: string, configFile?: string, port?: number }): Promise<LocalWebhook> {
   requireBuiltCli()
   const port = options.port ?? await freePort()
+  const metricsPort = await freePort()
   // Loopback only; a short drain so that stopping it (the "webhook down" cases, teardown) is quick.
-  const args = [cliPath, 'serve', '--host', '127.0.0.1', '--port', String(port), '--drain-seconds', '1',
+  const args = [cliPath, 'serve', '--host', '127.0.0.1', '--port', String(port), '--metrics-port', String(metricsPort), '--drain-seconds', '1',
     '--tls-cert-file', options.certs.certFile, '--tls-private-key-file', options.certs.keyFile, '--log-level', 'info']
   if (options.configFile !== undefined) args.push('--config', options.configFile)
   const child = startProcess('sidecar-injector serve', process.execPath, args, options.logFile)
@@ -50,5 +53,5 @@ export async function startWebhook (options: { certs: WebhookCerts, logFile: str
     const res = await httpsGet(`https://127.0.0.1:${port}/readyz`, { ca: options.certs.caPem })
     return res.status === 200 ? true : undefined
   }, 30_000, () => child.child.exitCode !== null ? `the webhook exited (${String(child.child.exitCode)}):\n${child.tail()}` : undefined)
-  return { port, url: `https://127.0.0.1:${port}/inject`, logFile: options.logFile, process: child, stop: async () => { await child.stop() } }
+  return { port, url: `https://127.0.0.1:${port}/inject`, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`, logFile: options.logFile, process: child, stop: async () => { await child.stop() } }
 }

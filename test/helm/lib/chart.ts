@@ -18,6 +18,7 @@ export type K8sObject = Record<string, any>
 export const chartDir = join(repoRoot, 'charts', 'sidecar-injector')
 export const manifestsDir = join(repoRoot, 'manifests')
 export const certManagerComponentDir = join(manifestsDir, 'components', 'cert-manager')
+export const serviceMonitorComponentDir = join(manifestsDir, 'components', 'service-monitor')
 
 function fromScript (script: string, ...args: string[]): string {
   try {

@@ -81,15 +81,17 @@ export async function mountTlsSecret (cluster: Cluster, deployment: K8sObject, d
 }
 
 /**
- * `sidecar-injector serve` with the Deployment's args, on 127.0.0.1:<port>, mounts mapped to <dir>.
+ * `sidecar-injector serve` with the Deployment's args, on 127.0.0.1:<port> (and the metrics listener on
+ * 127.0.0.1:<metricsPort>: the chart's port may be taken on a shared machine), mounts mapped to <dir>.
  * Self-managed TLS also gets --extra-sans 127.0.0.1: in the cluster the API server calls the
  * Service's name, here the URL of webhook.url.
  */
-export function serveAsDeployed (deployment: K8sObject, options: { port: number, dir: string, kubeconfig: string }): ManagedProcess {
+export function serveAsDeployed (deployment: K8sObject, options: { port: number, metricsPort: number, dir: string, kubeconfig: string }): ManagedProcess {
   const container = deployment.spec.template.spec.containers[0]
   const namespace = deployment.metadata.namespace as string
   const args = (container.args as string[]).map(arg => arg
     .replace(/^--port=\d+$/, `--port=${options.port}`)
+    .replace(/^--metrics-port=\d+$/, `--metrics-port=${options.metricsPort}`)
     .replace('$(POD_NAMESPACE)', namespace)
     .replace(configMount, join(options.dir, 'config'))
     .replace(tlsMount, join(options.dir, 'tls')))
