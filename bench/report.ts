@@ -5,35 +5,11 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import type { AdmissionResults } from './admission.js'
-import type { BudgetResults } from './budget.js'
 import type { CliResults } from './cli.js'
-import type { ColdStartResults } from './cold-start.js'
-import type { CoreResults } from './core.js'
-import type { ProfileSummary } from './profile.js'
+import type { BenchResults } from './run.js'
 
-export interface ReportInput {
-  startedAt?: string
-  durationS?: number
-  quick?: boolean
-  environment?: {
-    node: string
-    openssl: string
-    fastify: string
-    commit: string
-    cpuModel: string
-    nproc: number
-    memoryGiB: number
-    kernel: string
-    pinned: boolean
-    loadAverage: { before: number, after: number }
-  }
-  core?: CoreResults
-  admission?: AdmissionResults
-  coldStart?: ColdStartResults
-  profile?: { core: ProfileSummary[], server: ProfileSummary[] }
-  budget?: BudgetResults
-  cli?: CliResults
-}
+/** What the summary reads: results.json as `make bench` writes it (bench/run.ts), any part absent. */
+export type ReportInput = Partial<BenchResults>
 
 function table (header: string[], rows: Array<Array<string | number>>): string {
   const line = (cells: Array<string | number>): string => `| ${cells.map(String).join(' | ')} |`
@@ -109,6 +85,14 @@ export function renderSummary (r: ReportInput): string {
     out.push(`${r.startedAt ?? ''} · commit ${env.commit} · ${env.cpuModel}, ${env.nproc} CPUs, ${env.memoryGiB} GiB, Linux ${env.kernel} · ` +
       `Node ${env.node}, OpenSSL ${env.openssl}, fastify ${env.fastify} · ${env.pinned ? 'servers on CPU 0, load generator on CPU 1' : 'not pinned'} · ` +
       `load average ${env.loadAverage.before} before, ${env.loadAverage.after} after · ${r.durationS ?? '?'} s${r.quick === true ? ' · QUICK RUN (short durations: indicative only)' : ''}`, '')
+    const earlier = Object.entries(r.measuredBy ?? {}).filter(([, by]) => by.startedAt !== r.startedAt)
+    if (earlier.length > 0) {
+      out.push('Parts kept from earlier runs (this run was `--only` the others):', '')
+      for (const [part, by] of earlier) {
+        out.push(`- ${part}: ${by.startedAt} · commit ${by.commit} · load average ${by.loadAverage.before} before, ${by.loadAverage.after} after${by.quick ? ' · QUICK RUN' : ''}`)
+      }
+      out.push('')
+    }
   }
   const goalRows = goals(r)
   if (goalRows.some(g => g.met !== undefined)) {

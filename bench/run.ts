@@ -20,15 +20,14 @@ import type { CoreResults } from './core.js'
 import { injectAndPatch, runCoreBench } from './core.js'
 import type { MeasureOptions } from './measure.js'
 import { plotAll } from './plot.js'
+import type { Part, PartProvenance } from './merge-runs.js'
+import { mergeRuns, parts } from './merge-runs.js'
 import { loadAverage, machine } from './proc.js'
 import type { ProfileSummary } from './profile.js'
 import { runCoreProfile, runProfile } from './profile.js'
 import { renderSummary } from './report.js'
 import { defaultedReview, largeReview, scalingReview } from './reviews.js'
 import { canPin, findIstioWebhook, generateCertificates, pinSelf, repoRoot } from './servers.js'
-
-const parts = ['core', 'admission', 'cold-start', 'profile', 'cli', 'budget'] as const
-type Part = typeof parts[number]
 
 export interface BenchResults {
   startedAt: string
@@ -50,6 +49,8 @@ export interface BenchResults {
     loadAverage: { before: number, after: number }
   }
   settings: { core: MeasureOptions, admission: AdmissionOptions, coldStartRuns: number, profileS: number }
+  /** Which run measured each part: a partial run keeps older parts (bench/merge-runs.ts). */
+  measuredBy?: Partial<Record<Part, PartProvenance>>
   core?: CoreResults
   admission?: AdmissionResults
   coldStart?: ColdStartResults
@@ -72,10 +73,6 @@ function gitCommit (): string {
   } catch {
     return 'unknown'
   }
-}
-
-function withoutUndefined<T extends object> (value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>
 }
 
 async function main (): Promise<void> {
@@ -162,9 +159,8 @@ async function main (): Promise<void> {
   mkdirSync(outDir, { recursive: true })
   const file = `${outDir}/results.json`
   // A partial run (--only) keeps the other parts of the previous results.
-  const merged: BenchResults = only.size < parts.length && existsSync(file)
-    ? { ...(JSON.parse(readFileSync(file, 'utf8')) as BenchResults), ...withoutUndefined(results) }
-    : results
+  const previous = only.size < parts.length && existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) as BenchResults : undefined
+  const merged = mergeRuns(previous, results, only)
   writeFileSync(file, `${JSON.stringify(merged, null, 2)}\n`)
   const plots = plotAll(merged, outDir)
   writeFileSync(`${outDir}/summary.md`, renderSummary(merged))
