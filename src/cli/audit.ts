@@ -4,7 +4,6 @@
 // restart fixes (src/cli/audit-restart.ts). Pods are listed page by page and folded into the report,
 // so memory follows the number of workloads with findings, not the number of pods.
 import { resolve } from 'node:path'
-import { parseArgs } from 'node:util'
 import type { KubeConfig } from '@kubernetes/client-node'
 import { formatReport } from '../audit/format.js'
 import type { AuditFormat } from '../audit/format.js'
@@ -18,7 +17,7 @@ import { defaultNamespace } from '../kube/names.js'
 import { formatRestart, restartWorkloads } from './audit-restart.js'
 import type { RestartOutcome } from './audit-restart.js'
 import { describeError as describeCliError } from './errors.js'
-import { UsageError } from './io.js'
+import { parseFlags, UsageError } from './io.js'
 import type { CliCommand, CliIo } from './io.js'
 import { loadConfigFile } from './workload-input.js'
 
@@ -71,12 +70,7 @@ export interface AuditOptions {
 }
 
 export function parseAuditArgs (args: readonly string[]): AuditOptions | 'help' {
-  let values
-  try {
-    ({ values } = parseArgs({ args: [...args], options: flags, allowPositionals: false, strict: true }))
-  } catch (err) {
-    throw new UsageError(`${(err as Error).message}\n\n${usage}`)
-  }
+  const values = parseFlags(args, flags, usage)
   if (values.help === true) return 'help'
   const output = values.output ?? 'table'
   if (output !== 'table' && output !== 'json' && output !== 'yaml') throw new UsageError(`-o must be table, json or yaml, got '${output}'`)

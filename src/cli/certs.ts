@@ -3,9 +3,8 @@
 import { randomBytes, X509Certificate } from 'node:crypto'
 import { access, chmod, mkdir, rename, stat, writeFile } from 'node:fs/promises'
 import { dirname, resolve, join } from 'node:path'
-import { parseArgs } from 'node:util'
 import type { CliCommand } from './io.js'
-import { UsageError } from './io.js'
+import { parseFlags, UsageError } from './io.js'
 import { defaultNamespace, defaultServiceName } from '../kube/names.js'
 import type { KeyType } from '../tls/certificates.js'
 import {
@@ -80,32 +79,21 @@ async function writeFileAtomic (path: string, text: string, mode: number): Promi
   await rename(tmp, path)
 }
 
-function parseFlags (args: readonly string[]) {
-  try {
-    return parseArgs({
-      args: [...args],
-      options: {
-        out: { type: 'string' },
-        service: { type: 'string', default: defaultServiceName },
-        namespace: { type: 'string', default: defaultNamespace },
-        'cluster-domain': { type: 'string', default: 'cluster.local' },
-        dns: { type: 'string', multiple: true, default: [] },
-        ip: { type: 'string', multiple: true, default: [] },
-        days: { type: 'string', default: '365' },
-        'key-type': { type: 'string', default: 'ec' },
-        force: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false }
-      },
-      strict: true,
-      allowPositionals: false
-    }).values
-  } catch (err) {
-    throw new UsageError((err as Error).message)
-  }
-}
+const flagOptions = {
+  out: { type: 'string' },
+  service: { type: 'string', default: defaultServiceName },
+  namespace: { type: 'string', default: defaultNamespace },
+  'cluster-domain': { type: 'string', default: 'cluster.local' },
+  dns: { type: 'string', multiple: true, default: [] as string[] },
+  ip: { type: 'string', multiple: true, default: [] as string[] },
+  days: { type: 'string', default: '365' },
+  'key-type': { type: 'string', default: 'ec' },
+  force: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false }
+} as const
 
 export const run: CliCommand = async (args, io) => {
-  const values = parseFlags(args)
+  const values = parseFlags(args, flagOptions)
   if (values.help) {
     io.stdout(help)
     return 0

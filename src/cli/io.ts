@@ -1,6 +1,8 @@
 // What a CLI command may touch of the outside world: given by the composition root (src/cli.ts),
 // so that commands run in tests with in-memory streams and a fake environment.
 import type { Readable } from 'node:stream'
+import { parseArgs } from 'node:util'
+import type { ParseArgsOptionsConfig } from 'node:util'
 
 export interface CliIo {
   readonly stdout: (text: string) => void
@@ -26,4 +28,17 @@ export type CliCommand = (args: readonly string[], io: CliIo) => Promise<number>
 /** A usage error: the command line itself is wrong (exit code 2). */
 export class UsageError extends Error {
   override name = 'UsageError'
+}
+
+/**
+ * A command's flags by node's parseArgs: no positionals, unknown flags refused. A bad command line
+ * is a UsageError (exit code 2), followed by `usage` when the command gives one.
+ */
+export function parseFlags<const T extends ParseArgsOptionsConfig> (args: readonly string[], options: T, usage?: string) {
+  try {
+    return parseArgs<{ args: string[], options: T, strict: true, allowPositionals: false }>({ args: [...args], options, strict: true, allowPositionals: false }).values
+  } catch (err) {
+    const message = (err as Error).message
+    throw new UsageError(usage === undefined ? message : `${message}\n\n${usage}`)
+  }
 }

@@ -2,9 +2,8 @@
 // output is one pipe into `kubectl apply -f -`.
 import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
-import { parseArgs } from 'node:util'
 import type { CliCommand } from './io.js'
-import { UsageError } from './io.js'
+import { parseFlags, UsageError } from './io.js'
 import { formatManifests, isNamespaceName, loadManifests, parseFailurePolicy, renderManifests, shippedManifestsDir } from '../install/render.js'
 import type { RenderOptions } from '../install/render.js'
 import { defaultNamespace, defaultTlsSecretName } from '../kube/names.js'
@@ -25,26 +24,18 @@ certificate of the Secret ${defaultTlsSecretName} (kubectl create secret tls) an
   --manifests-dir <dir>     read manifests from this directory (default: the shipped manifests/)
 `
 
+const flagOptions = {
+  namespace: { type: 'string' },
+  image: { type: 'string' },
+  'ca-bundle-file': { type: 'string' },
+  'failure-policy': { type: 'string' },
+  'monitoring-namespace': { type: 'string' },
+  'manifests-dir': { type: 'string' },
+  help: { type: 'boolean', short: 'h', default: false }
+} as const
+
 export const run: CliCommand = async (args, io) => {
-  let values
-  try {
-    values = parseArgs({
-      args: [...args],
-      options: {
-        namespace: { type: 'string' },
-        image: { type: 'string' },
-        'ca-bundle-file': { type: 'string' },
-        'failure-policy': { type: 'string' },
-        'monitoring-namespace': { type: 'string' },
-        'manifests-dir': { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false }
-      },
-      strict: true,
-      allowPositionals: false
-    }).values
-  } catch (err) {
-    throw new UsageError((err as Error).message)
-  }
+  const values = parseFlags(args, flagOptions)
   if (values.help) {
     io.stdout(help)
     return 0

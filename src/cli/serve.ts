@@ -1,11 +1,10 @@
 // `sidecar-injector serve`: reads the flags and INJECTOR_* environment, starts the webhook (src/serve.ts,
 // with the in-cluster integrations when asked for), and drains gracefully on SIGTERM.
-import { parseArgs } from 'node:util'
 import { Registry } from 'prom-client'
 import type { CliCommand, CliIo, StopSignal } from './io.js'
 import { describeError } from './errors.js'
 import { createServeLog } from './serve-log.js'
-import { UsageError } from './io.js'
+import { parseFlags, UsageError } from './io.js'
 import type { KubeIntegration, KubeSettings } from '../kube/in-cluster.js'
 import { KubeSettingsError, kubeFlagOptions, kubeUsage, parseKubeSettings, startKubeIntegration } from '../kube/in-cluster.js'
 import { ConfigReadError } from '../reload/config-file.js'
@@ -63,12 +62,7 @@ const logLevels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']
 
 /** Flags win over INJECTOR_* variables, which win over defaults. Throws UsageError naming the bad value. */
 export function parseServeSettings (args: readonly string[], env: Readonly<Record<string, string | undefined>>): ServeSettings | 'help' {
-  let values: Record<string, string | boolean | undefined>
-  try {
-    values = parseArgs({ args: [...args], options: flagOptions, strict: true, allowPositionals: false }).values
-  } catch (err) {
-    throw new UsageError((err as Error).message)
-  }
+  const values: Record<string, string | boolean | undefined> = parseFlags(args, flagOptions)
   if (values.help === true) return 'help'
   const pick = (flag: keyof typeof flagOptions, variable = `INJECTOR_${envNameOf(flag)}`): string | undefined => {
     const found = lookupFlagOrEnv(values, flag, [variable], env, true)

@@ -2,11 +2,10 @@
 // and loading the config file. The transformation itself is the pure src/workloads/.
 import { readFileSync, readdirSync, statSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { parseArgs } from 'node:util'
 import { defaultConfig, formatConfigProblems, parseConfig } from '../core/config.js'
 import type { ManifestOptions, Source } from '../workloads/templates.js'
 import type { InjectorConfig } from '../core/types.js'
-import { UsageError } from './io.js'
+import { parseFlags, UsageError } from './io.js'
 import type { CliIo } from './io.js'
 
 export const manifestFlags = {
@@ -38,12 +37,7 @@ const injectionOnly = ['config', 'namespace', 'namespace-labels', 'native', 'cla
 
 /** Parses the flags and reads every input; throws UsageError for bad flags and unreadable input. */
 export async function readManifestRequest (args: readonly string[], io: CliIo, usage: string, shape: RequestShape = {}): Promise<ManifestRequest | undefined> {
-  let values
-  try {
-    ({ values } = parseArgs({ args: [...args], options: manifestFlags, allowPositionals: false, strict: true }))
-  } catch (err) {
-    throw new UsageError(`${(err as Error).message}\n\n${usage}`)
-  }
+  const values = parseFlags(args, manifestFlags, usage)
   if (values.help === true) {
     io.stdout(usage)
     return undefined
