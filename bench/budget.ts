@@ -1,12 +1,12 @@
 // The in-flight budget under a burst of large reviews: our server as the Deployment runs it
-// (--max-old-space-size=256) receives N simultaneous ~3 MiB reviews, each on its own connection, for
+// (its NODE_OPTIONS: the old space capped at 256 MiB) receives N simultaneous ~3 MiB reviews, each on its own connection, for
 // N = 16, 32, 64; the baseline is one such review alone, measured in the same run. Reported: answers
 // (200 / 429 / errors), latency of each class, and the server's peak RSS, as ratios to the baseline.
 import { startOurServer } from './admission.js'
 import { memoryMiB, resetPeakMemory } from './proc.js'
 import { admissionReview, generatePod } from './reviews.js'
 import type { Certificates } from './servers.js'
-import { httpsRequest, stopProcess } from './servers.js'
+import { deploymentNodeOptions, httpsRequest, stopProcess } from './servers.js'
 
 export interface BudgetPoint {
   concurrency: number
@@ -59,10 +59,10 @@ async function burst (port: number, ca: Buffer, body: string, concurrency: numbe
 }
 
 export async function runBudgetBench (certs: Certificates, tmp: string, concurrencies: readonly number[], log: (line: string) => void): Promise<BudgetResults> {
-  const maxOldSpaceMiB = 256
+  const maxOldSpaceMiB = Number(/^--max-old-space-size=(\d+)$/m.exec(deploymentNodeOptions().join('\n'))?.[1])
   // ~3 MiB, the API server's request limit: 40 containers sharing 20,000 env vars, with managedFields.
   const body = JSON.stringify(admissionReview(generatePod({ containers: 40, envTotal: 20_000, managedFields: true })))
-  const server = await startOurServer(certs, `${tmp}/budget.log`, [`--max-old-space-size=${maxOldSpaceMiB}`])
+  const server = await startOurServer(certs, `${tmp}/budget.log`)
   try {
     await burst(server.port, certs.ca, body, 1, server.pid) // warm-up
     const baseline = await burst(server.port, certs.ca, body, 1, server.pid)

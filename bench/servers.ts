@@ -8,13 +8,28 @@ import { request } from 'node:https'
 import { createServer } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
+import { parse as parseYaml } from 'yaml'
 
 /** The repository root: this file runs from dist-bench/bench/. */
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url))
 /** The shipped entry point: the bundle (dist/bundle/, built by `npm run build`), as the image and bin/ run it. */
 export const cliPath = `${repoRoot}dist/bundle/cli.js`
 /** The same code as tsc emits it, one file per module: profiles attribute time by file from it. */
+/** The command `make install-cli` puts on PATH: the bundle, run by bin/sidecar-injector with its Node flags. */
+export const launcherPath = `${repoRoot}bin/sidecar-injector`
 export const unbundledCliPath = `${repoRoot}dist/cli.js`
+/**
+ * The Node flags the shipped Deployment gives the webhook (NODE_OPTIONS in manifests/deployment.yaml,
+ * which the chart renders the same): the bench and the process tests run the server as deployed.
+ */
+export function deploymentNodeOptions (root = repoRoot): string[] {
+  const deployment = parseYaml(readFileSync(`${root}/manifests/deployment.yaml`, 'utf8')) as { spec?: { template?: { spec?: { containers?: Array<{ env?: Array<{ name?: string, value?: string }> }> } } } }
+  const env = deployment.spec?.template?.spec?.containers?.flatMap(c => c.env ?? []) ?? []
+  const value = env.find(e => e.name === 'NODE_OPTIONS')?.value
+  if (value === undefined) throw new Error('manifests/deployment.yaml gives the webhook no NODE_OPTIONS')
+  return value.split(/\s+/).filter(f => f !== '')
+}
+
 export const baselinePath = `${repoRoot}dist-bench/bench/baseline-server.js`
 /** The name the API server puts in SNI for the default Service (docs/benchmarks.md). */
 export const serverName = 'sidecar-injector.sidecar-injector.svc'
@@ -101,8 +116,9 @@ function spawnProcess (name: string, executable: string, execArgs: string[], por
   return { name, child, pid: child.pid, port, exited }
 }
 
+/** Our server as deployed: the Deployment's Node flags first, so that a benchmark's own flags win. */
 export function ourServerArgs (port: number, certs: Certificates, extraNodeArgs: string[] = [], cli = cliPath): string[] {
-  return [...extraNodeArgs, cli, 'serve', '--host', '127.0.0.1', '--port', String(port),
+  return [...deploymentNodeOptions(), ...extraNodeArgs, cli, 'serve', '--host', '127.0.0.1', '--port', String(port),
     '--tls-cert-file', certs.cert, '--tls-private-key-file', certs.key, '--drain-seconds', '0', '--log-level', 'info']
 }
 

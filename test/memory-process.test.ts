@@ -1,5 +1,5 @@
-// The real `sidecar-injector serve` process under the Deployment's heap cap (--max-old-space-size=256,
-// manifests/deployment.yaml): 16 simultaneous ~3 MiB reviews plus 20 clients that send reviews and
+// The real `sidecar-injector serve` process under the Deployment's Node flags (NODE_OPTIONS in
+// manifests/deployment.yaml: the old space capped at 256 MiB): 16 simultaneous ~3 MiB reviews plus 20 clients that send reviews and
 // never read their answers must not crash it, and other clients must still be served. Before the
 // in-flight budget and the write timeout, this load killed the process (heap out of memory).
 import t from 'tap'
@@ -11,11 +11,14 @@ import { connect as tlsConnect } from 'node:tls'
 import type { TLSSocket } from 'node:tls'
 import { createInterface } from 'node:readline'
 import { admissionReview, generatePod } from '../bench/reviews.js'
+import { deploymentNodeOptions } from '../bench/servers.js'
 import { createTestCa, issueTestServing } from './helpers/certificates.js'
 import { createVolume } from './helpers/volume.js'
 import { reviewFor, samplePod } from './helpers/webhook.js'
 
 t.setTimeout(600_000)
+
+const repoRoot = new URL('..', import.meta.url).pathname
 
 const servername = 'sidecar-injector.sidecar-injector.svc'
 
@@ -76,9 +79,9 @@ async function storm (t: Test, large: string, maxAnswerRatio: number): Promise<v
   // the sources run through tap's TypeScript loader, whose compiler then shares the capped heap.
   const entry = process.env.MEMORY_TEST_ENTRY
   const loader = entry !== undefined ? [] : process.execArgv.filter(arg => arg.includes('@tapjs/typescript') || arg === '--enable-source-maps')
-  const child = spawn(process.execPath, ['--max-old-space-size=256', ...loader, entry ?? 'src/cli.ts', 'serve', '--port', '0', '--host', '127.0.0.1',
+  const child = spawn(process.execPath, [...deploymentNodeOptions(repoRoot), ...loader, entry ?? 'src/cli.ts', 'serve', '--port', '0', '--host', '127.0.0.1',
     '--tls-cert-file', volume.path('tls.crt'), '--tls-private-key-file', volume.path('tls.key'), '--log-level', 'info'], {
-    cwd: new URL('..', import.meta.url).pathname,
+    cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe']
   })
   t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
