@@ -118,9 +118,9 @@ export async function startIstioWebhook (istio: { binary: string, chart: string 
   return proc
 }
 
-export async function startOurServer (certs: Certificates, logFile: string, extraNodeArgs: string[] = [], cli?: string): Promise<RunningProcess> {
+export async function startOurServer (certs: Certificates, logFile: string, extraNodeArgs: string[] = [], cli?: string, cgroupProcs?: string): Promise<RunningProcess> {
   const port = await freePort()
-  const proc = spawnNode('sidecar-injector serve', ourServerArgs(port, certs, extraNodeArgs, cli), port, logFile)
+  const proc = spawnNode('sidecar-injector serve', ourServerArgs(port, certs, extraNodeArgs, cli), port, logFile, 0, {}, cgroupProcs)
   await waitReady(proc, certs.ca)
   return proc
 }

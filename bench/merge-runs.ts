@@ -4,12 +4,12 @@
 // commit or a machine load it was not measured at (bench/report.ts prints the kept parts' runs).
 import type { BenchResults } from './run.js'
 
-export const parts = ['core', 'admission', 'cold-start', 'profile', 'cli', 'budget'] as const
+export const parts = ['core', 'admission', 'memory-limit', 'cold-start', 'profile', 'cli', 'budget'] as const
 export type Part = typeof parts[number]
 
 export interface PartProvenance { startedAt: string, commit: string, quick: boolean, loadAverage: { before: number, after: number } }
 
-const partKey = { core: 'core', admission: 'admission', 'cold-start': 'coldStart', profile: 'profile', cli: 'cli', budget: 'budget' } as const satisfies Record<Part, keyof BenchResults>
+const partKey = { core: 'core', admission: 'admission', 'memory-limit': 'memoryLimit', 'cold-start': 'coldStart', profile: 'profile', cli: 'cli', budget: 'budget' } as const satisfies Record<Part, keyof BenchResults>
 
 /** Where each part of a results file came from; a file from before `measuredBy` existed credits its header. */
 function provenanceOf (results: BenchResults): Partial<Record<Part, PartProvenance>> {

@@ -6,6 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import type { AdmissionResults } from './admission.js'
 import type { CliResults } from './cli.js'
+import type { MemoryLimitPoint, MemoryLimitResults } from './memory-cgroup.js'
 import type { BenchResults } from './run.js'
 
 /** What the summary reads: results.json as `make bench` writes it (bench/run.ts), any part absent. */
@@ -188,6 +189,7 @@ export function renderSummary (r: ReportInput): string {
       ), '')
     }
   }
+  if (r.memoryLimit !== undefined) out.push(...renderMemoryLimit(r.memoryLimit))
   if (r.coldStart !== undefined) {
     const s = r.coldStart
     out.push(`## Cold start: spawn to the first 200 on /readyz over HTTPS (median of ${s.runs})`, '')
@@ -238,6 +240,22 @@ export function renderSummary (r: ReportInput): string {
 const verdict = (met: boolean | null): string => met === null ? 'not measured (no istioctl)' : met ? 'met' : 'missed'
 
 /** The offline CLI against istioctl kube-inject (bench/cli.ts), with issue 15's targets. */
+export function renderMemoryLimit (m: MemoryLimitResults): string[] {
+  const limitMiB = m.limitBytes / 1024 ** 2
+  const out = [`## V8's young generation, in and out of the Deployment's memory limit (${m.review}, c=${m.connections})`, '']
+  if (m.skipped !== undefined) return [...out, `Not measured: ${m.skipped}.`, '']
+  out.push(table(['memory limit', 'young generation', 'CPU µs/req', 'peak RSS MiB', 'req/s', 'rounds (CPU µs, RSS MiB)'],
+    m.points.map(p => [p.limit === 'deployment' ? `${limitMiB} MiB cgroup (the Deployment's)` : 'none', p.youngGeneration === 'deployment' ? 'the Deployment\'s NODE_OPTIONS' : 'V8\'s default (`--max-semi-space-size=0`)',
+      p.cpuUsPerRequest, p.peakRssMiB, p.requestsPerSecond, p.rounds.map(x => `${Math.round(x.cpuUsPerRequest)}, ${Math.round(x.peakRssMiB)}`).join('; ')])), '')
+  const at = (limit: MemoryLimitPoint['limit'], young: MemoryLimitPoint['youngGeneration']): MemoryLimitPoint | undefined => m.points.find(p => p.limit === limit && p.youngGeneration === young)
+  const ours = at('deployment', 'deployment')
+  const v8 = at('deployment', 'v8-default')
+  if (ours !== undefined && v8 !== undefined) {
+    out.push(`In the pod's memory limit, the Deployment's flags cost ×${Math.round(ours.cpuUsPerRequest / v8.cpuUsPerRequest * 100) / 100} the CPU per review of V8's default and ×${Math.round(ours.peakRssMiB / v8.peakRssMiB * 100) / 100} its peak RSS.`, '')
+  }
+  return out
+}
+
 export function renderCli (c: CliResults): string[] {
   const out = [`## The offline CLI against \`istioctl kube-inject\` (${c.corpus.source}: ${c.corpus.workloads} workloads in ${c.corpus.documents} documents, ${kib(c.corpus.bytes)})`, '']
   const th = c.many.istioctl

@@ -1,6 +1,6 @@
 // `make bench`: every benchmark in one run, results in bench/results/results.json, plots beside it.
 //
-//   node --expose-gc dist-bench/bench/run.js [--quick] [--only core,admission,cold-start,profile]
+//   node --expose-gc dist-bench/bench/run.js [--quick] [--only core,admission,memory-limit,cold-start,profile,cli,budget]
 //
 // Method: docs/benchmarks.md. The servers are
 // pinned to CPU 0 and this process (the load generator) to CPU 1 when taskset exists.
@@ -19,6 +19,8 @@ import { runColdStart } from './cold-start.js'
 import type { CoreResults } from './core.js'
 import { injectAndPatch, runCoreBench } from './core.js'
 import type { MeasureOptions } from './measure.js'
+import type { MemoryLimitResults } from './memory-cgroup.js'
+import { runMemoryLimit } from './memory-cgroup.js'
 import { plotAll } from './plot.js'
 import type { Part, PartProvenance } from './merge-runs.js'
 import { mergeRuns, parts } from './merge-runs.js'
@@ -53,6 +55,8 @@ export interface BenchResults {
   measuredBy?: Partial<Record<Part, PartProvenance>>
   core?: CoreResults
   admission?: AdmissionResults
+  /** Our server in a memory cgroup of the Deployment's limit and without, shipped flags against V8's default (bench/memory-cgroup.ts). */
+  memoryLimit?: MemoryLimitResults
   coldStart?: ColdStartResults
   profile?: { core: ProfileSummary[], server: ProfileSummary[] }
   /** The offline CLI against istioctl kube-inject (bench/cli.ts). */
@@ -123,7 +127,7 @@ async function main (): Promise<void> {
 
   const tmp = mkdtempSync(`${tmpdir()}/sidecar-injector-bench-`)
   try {
-    const needsServer = only.has('admission') || only.has('cold-start') || only.has('profile') || only.has('budget')
+    const needsServer = only.has('admission') || only.has('memory-limit') || only.has('cold-start') || only.has('profile') || only.has('budget')
     if (needsServer) {
       const certs = generateCertificates(`${tmp}/certs`)
       const specs = [defaultedReview(), largeReview()]
@@ -133,6 +137,10 @@ async function main (): Promise<void> {
         results.admission = await runAdmissionBench(specs, scalingReview(50, 5000), certs, tmp, admissionOptions, istio, log)
         const highest = Math.max(...admissionOptions.concurrencies)
         results.admission.cappedHeap = await runCappedHeap(specs, certs, tmp, 128, highest, admissionOptions.durationS, log)
+      }
+      if (only.has('memory-limit') && specs[0] !== undefined) {
+        const highest = Math.max(...admissionOptions.concurrencies)
+        results.memoryLimit = await runMemoryLimit(specs[0], certs, tmp, highest, admissionOptions.durationS, admissionOptions.rounds, log)
       }
       if (only.has('cold-start')) {
         const responseFile = `${tmp}/cold-start-response.json`

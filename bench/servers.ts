@@ -72,8 +72,9 @@ export interface RunningProcess {
 /**
  * Spawns `node <args>` on CPU `cpu`, output to `logFile`. The pid is node's own: taskset execs it.
  */
-export function spawnNode (name: string, nodeArgs: string[], port: number, logFile: string, cpu = 0, env: Record<string, string> = {}): RunningProcess {
-  return spawnProcess(name, process.execPath, nodeArgs, port, logFile, cpu, env)
+/** `cgroupProcs`: a cgroup's cgroup.procs file the process joins before Node starts (bench/memory-cgroup.ts). */
+export function spawnNode (name: string, nodeArgs: string[], port: number, logFile: string, cpu = 0, env: Record<string, string> = {}, cgroupProcs?: string): RunningProcess {
+  return spawnProcess(name, process.execPath, nodeArgs, port, logFile, cpu, env, cgroupProcs)
 }
 
 /**
@@ -105,10 +106,12 @@ export function spawnIstioWebhook (istio: { binary: string, chart: string }, por
   return spawnProcess('istio-webhook', istio.binary, args, port, logFile, cpu, { ENABLE_NATIVE_SIDECARS: 'false' })
 }
 
-function spawnProcess (name: string, executable: string, execArgs: string[], port: number, logFile: string, cpu: number, env: Record<string, string> = {}): RunningProcess {
+function spawnProcess (name: string, executable: string, execArgs: string[], port: number, logFile: string, cpu: number, env: Record<string, string> = {}, cgroupProcs?: string): RunningProcess {
   const out = openSync(logFile, 'a')
-  const command = canPin() ? 'taskset' : executable
-  const args = canPin() ? ['-c', String(cpu), executable, ...execArgs] : execArgs
+  const pinned = canPin() ? ['taskset', '-c', String(cpu), executable, ...execArgs] : [executable, ...execArgs]
+  // Into the cgroup before exec: Node reads its memory limit once, at start-up, to size V8's heap.
+  const [command, ...args] = cgroupProcs === undefined ? pinned : ['sh', '-c', 'echo $$ > "$0" && exec "$@"', cgroupProcs, ...pinned]
+  if (command === undefined) throw new Error(`nothing to run for ${name}`)
   const child = spawn(command, args, { cwd: repoRoot, stdio: ['ignore', out, out], env: { ...process.env, ...env } })
   closeSync(out)
   if (child.pid === undefined) throw new Error(`could not start ${name}`)
