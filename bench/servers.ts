@@ -15,9 +15,9 @@ export const repoRoot = fileURLToPath(new URL('../../', import.meta.url))
 /** The shipped entry point: the bundle (dist/bundle/, built by `npm run build`), as the image and bin/ run it. */
 export const cliPath = `${repoRoot}dist/bundle/cli.js`
 /** The same code as tsc emits it, one file per module: profiles attribute time by file from it. */
+export const unbundledCliPath = `${repoRoot}dist/cli.js`
 /** The command `make install-cli` puts on PATH: the bundle, run by bin/sidecar-injector with its Node flags. */
 export const launcherPath = `${repoRoot}bin/sidecar-injector`
-export const unbundledCliPath = `${repoRoot}dist/cli.js`
 /**
  * The Node flags the shipped Deployment gives the webhook (NODE_OPTIONS in manifests/deployment.yaml,
  * which the chart renders the same): the bench and the process tests run the server as deployed.
@@ -71,8 +71,8 @@ export interface RunningProcess {
 
 /**
  * Spawns `node <args>` on CPU `cpu`, output to `logFile`. The pid is node's own: taskset execs it.
+ * `cgroupProcs`: a cgroup's cgroup.procs file the process joins before Node starts (bench/memory-cgroup.ts).
  */
-/** `cgroupProcs`: a cgroup's cgroup.procs file the process joins before Node starts (bench/memory-cgroup.ts). */
 export function spawnNode (name: string, nodeArgs: string[], port: number, logFile: string, cpu = 0, env: Record<string, string> = {}, cgroupProcs?: string): RunningProcess {
   return spawnProcess(name, process.execPath, nodeArgs, port, logFile, cpu, env, cgroupProcs)
 }
