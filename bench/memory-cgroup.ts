@@ -15,6 +15,8 @@ import type { Certificates } from './servers.js'
 import { repoRoot, stopProcess } from './servers.js'
 
 export interface MemoryLimitPoint {
+  review: string
+  connections: number
   limit: 'deployment' | 'none'
   youngGeneration: 'deployment' | 'v8-default'
   cpuUsPerRequest: number
@@ -24,8 +26,6 @@ export interface MemoryLimitPoint {
 }
 
 export interface MemoryLimitResults {
-  review: string
-  connections: number
   limitBytes: number
   points: MemoryLimitPoint[]
   /** Why the part did not run (no writable memory cgroup), when it did not. */
@@ -67,9 +67,9 @@ function createMemoryCgroup (name: string, limitBytes: number): MemoryCgroup | {
   }
 }
 
-export async function runMemoryLimit (spec: ReviewSpec, certs: Certificates, tmp: string, connections: number, durationS: number, rounds: number, log: (line: string) => void): Promise<MemoryLimitResults> {
+export async function runMemoryLimit (loads: Array<{ spec: ReviewSpec, connections: number }>, certs: Certificates, tmp: string, durationS: number, rounds: number, log: (line: string) => void): Promise<MemoryLimitResults> {
   const limitBytes = deploymentMemoryLimitBytes()
-  const results: MemoryLimitResults = { review: spec.name, connections, limitBytes, points: [] }
+  const results: MemoryLimitResults = { limitBytes, points: [] }
   const cgroup = createMemoryCgroup(`sidecar-injector-bench-${process.pid}`, limitBytes)
   if ('why' in cgroup) {
     log(`memory limit: skipped: ${cgroup.why}`)
@@ -80,35 +80,41 @@ export async function runMemoryLimit (spec: ReviewSpec, certs: Certificates, tmp
     for (const limit of ['deployment', 'none'] as const) {
       for (const youngGeneration of ['deployment', 'v8-default'] as const) cases.push({ limit, youngGeneration })
     }
+    const key = (c: Pick<MemoryLimitPoint, 'limit' | 'youngGeneration'>, review: string): string => `${c.limit}/${c.youngGeneration}/${review}`
     const samples = new Map<string, LoadSample[]>()
     for (let round = 0; round < rounds; round++) {
       for (const c of cases) {
-        // A fresh server per sample: the young generation's size is what is measured, from start-up on.
+        // A fresh server per case and round: the young generation's size is what is measured, from start-up on.
         const server = await startOurServer(certs, `${tmp}/memory-limit.log`, c.youngGeneration === 'v8-default' ? ['--max-semi-space-size=0'] : [], undefined,
           c.limit === 'deployment' ? cgroup.procs : undefined)
         try {
-          await keepAliveLoad(server, spec.body, 8, Math.min(2, durationS), undefined)
-          const sample = await keepAliveLoad(server, spec.body, connections, durationS, undefined)
-          const key = `${c.limit}/${c.youngGeneration}`
-          samples.set(key, [...(samples.get(key) ?? []), sample])
+          for (const { spec, connections } of loads) {
+            await keepAliveLoad(server, spec.body, Math.min(8, connections), Math.min(2, durationS), undefined)
+            const sample = await keepAliveLoad(server, spec.body, connections, durationS, undefined)
+            samples.set(key(c, spec.name), [...(samples.get(key(c, spec.name)) ?? []), sample])
+          }
         } finally {
           await stopProcess(server)
         }
       }
     }
     const median = (xs: number[]): number => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN
-    for (const c of cases) {
-      const s = samples.get(`${c.limit}/${c.youngGeneration}`) ?? []
-      const point: MemoryLimitPoint = {
-        ...c,
-        cpuUsPerRequest: median(s.map(x => x.cpuUsPerRequest)),
-        peakRssMiB: median(s.map(x => x.peakRssMiB)),
-        requestsPerSecond: median(s.map(x => x.requestsPerSecond)),
-        rounds: s.map(x => ({ cpuUsPerRequest: x.cpuUsPerRequest, peakRssMiB: x.peakRssMiB, requestsPerSecond: x.requestsPerSecond }))
+    for (const { spec, connections } of loads) {
+      for (const c of cases) {
+        const s = samples.get(key(c, spec.name)) ?? []
+        const point: MemoryLimitPoint = {
+          review: spec.name,
+          connections,
+          ...c,
+          cpuUsPerRequest: median(s.map(x => x.cpuUsPerRequest)),
+          peakRssMiB: median(s.map(x => x.peakRssMiB)),
+          requestsPerSecond: median(s.map(x => x.requestsPerSecond)),
+          rounds: s.map(x => ({ cpuUsPerRequest: x.cpuUsPerRequest, peakRssMiB: x.peakRssMiB, requestsPerSecond: x.requestsPerSecond }))
+        }
+        results.points.push(point)
+        log(`memory limit ${c.limit === 'deployment' ? `${limitBytes / 1024 ** 2} MiB` : 'none'}, young generation ${c.youngGeneration}, ${spec.name} c=${connections}: ` +
+          `${point.cpuUsPerRequest} µs CPU/req, peak ${point.peakRssMiB} MiB, ${point.requestsPerSecond} req/s (median of ${s.length})`)
       }
-      results.points.push(point)
-      log(`memory limit ${c.limit === 'deployment' ? `${limitBytes / 1024 ** 2} MiB` : 'none'}, young generation ${c.youngGeneration}: ` +
-        `${point.cpuUsPerRequest} µs CPU/req, peak ${point.peakRssMiB} MiB, ${point.requestsPerSecond} req/s (${spec.name}, c=${connections}, median of ${s.length})`)
     }
   } finally {
     cgroup.remove()

@@ -242,16 +242,23 @@ const verdict = (met: boolean | null): string => met === null ? 'not measured (n
 /** The offline CLI against istioctl kube-inject (bench/cli.ts), with issue 15's targets. */
 export function renderMemoryLimit (m: MemoryLimitResults): string[] {
   const limitMiB = m.limitBytes / 1024 ** 2
-  const out = [`## V8's young generation, in and out of the Deployment's memory limit (${m.review}, c=${m.connections})`, '']
+  const out = ['## V8\'s young generation, in and out of the Deployment\'s memory limit', '']
   if (m.skipped !== undefined) return [...out, `Not measured: ${m.skipped}.`, '']
-  out.push(table(['memory limit', 'young generation', 'CPU µs/req', 'peak RSS MiB', 'req/s', 'rounds (CPU µs, RSS MiB)'],
-    m.points.map(p => [p.limit === 'deployment' ? `${limitMiB} MiB cgroup (the Deployment's)` : 'none', p.youngGeneration === 'deployment' ? 'the Deployment\'s NODE_OPTIONS' : 'V8\'s default (`--max-semi-space-size=0`)',
+  out.push(table(['review', 'conns', 'memory limit', 'young generation', 'CPU µs/req', 'peak RSS MiB', 'req/s', 'rounds (CPU µs, RSS MiB)'],
+    m.points.map(p => [p.review, p.connections, p.limit === 'deployment' ? `${limitMiB} MiB cgroup (the Deployment's)` : 'none',
+      p.youngGeneration === 'deployment' ? 'the Deployment\'s NODE_OPTIONS' : 'V8\'s default (`--max-semi-space-size=0`)',
       p.cpuUsPerRequest, p.peakRssMiB, p.requestsPerSecond, p.rounds.map(x => `${Math.round(x.cpuUsPerRequest)}, ${Math.round(x.peakRssMiB)}`).join('; ')])), '')
-  const at = (limit: MemoryLimitPoint['limit'], young: MemoryLimitPoint['youngGeneration']): MemoryLimitPoint | undefined => m.points.find(p => p.limit === limit && p.youngGeneration === young)
-  const ours = at('deployment', 'deployment')
-  const v8 = at('deployment', 'v8-default')
-  if (ours !== undefined && v8 !== undefined) {
-    out.push(`In the pod's memory limit, the Deployment's flags cost ×${Math.round(ours.cpuUsPerRequest / v8.cpuUsPerRequest * 100) / 100} the CPU per review of V8's default and ×${Math.round(ours.peakRssMiB / v8.peakRssMiB * 100) / 100} its peak RSS.`, '')
+  const ratio = (a: number, b: number): number => Math.round(a / b * 100) / 100
+  for (const review of [...new Set(m.points.map(p => p.review))]) {
+    const at = (limit: MemoryLimitPoint['limit'], young: MemoryLimitPoint['youngGeneration']): MemoryLimitPoint | undefined =>
+      m.points.find(p => p.review === review && p.limit === limit && p.youngGeneration === young)
+    const ours = at('deployment', 'deployment')
+    const v8 = at('deployment', 'v8-default')
+    const oursFree = at('none', 'deployment')
+    const v8Free = at('none', 'v8-default')
+    if (ours === undefined || v8 === undefined || oursFree === undefined || v8Free === undefined) continue
+    out.push(`${review}: in the memory limit, the Deployment's flags take ×${ratio(ours.cpuUsPerRequest, v8.cpuUsPerRequest)} the CPU per review of V8's default and ×${ratio(ours.peakRssMiB, v8.peakRssMiB)} its peak RSS; ` +
+      `without a limit ×${ratio(oursFree.cpuUsPerRequest, v8Free.cpuUsPerRequest)} and ×${ratio(oursFree.peakRssMiB, v8Free.peakRssMiB)}.`, '')
   }
   return out
 }

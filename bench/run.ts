@@ -138,9 +138,10 @@ async function main (): Promise<void> {
         const highest = Math.max(...admissionOptions.concurrencies)
         results.admission.cappedHeap = await runCappedHeap(specs, certs, tmp, 128, highest, admissionOptions.durationS, log)
       }
-      if (only.has('memory-limit') && specs[0] !== undefined) {
+      if (only.has('memory-limit')) {
         const highest = Math.max(...admissionOptions.concurrencies)
-        results.memoryLimit = await runMemoryLimit(specs[0], certs, tmp, highest, admissionOptions.durationS, admissionOptions.rounds, log)
+        const loads = specs.map((spec, i) => ({ spec, connections: i === 0 ? highest : 8 }))
+        results.memoryLimit = await runMemoryLimit(loads, certs, tmp, admissionOptions.durationS, admissionOptions.rounds, log)
       }
       if (only.has('cold-start')) {
         const responseFile = `${tmp}/cold-start-response.json`

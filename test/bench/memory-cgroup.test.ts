@@ -13,19 +13,22 @@ t.test('the bench reads the Deployment\'s Node flags and memory limit from manif
   t.equal(deploymentMemoryLimitBytes(root), 512 * 1024 * 1024)
 })
 
-t.test('the summary shows the four cases and the ratio inside the limit, or why the part was skipped', async t => {
-  const point = (limit: 'deployment' | 'none', youngGeneration: 'deployment' | 'v8-default', cpu: number, rss: number): MemoryLimitResults['points'][number] =>
-    ({ limit, youngGeneration, cpuUsPerRequest: cpu, peakRssMiB: rss, requestsPerSecond: 1e6 / cpu, rounds: [{ cpuUsPerRequest: cpu, peakRssMiB: rss, requestsPerSecond: 1e6 / cpu }] })
+t.test('the summary shows the four cases per review and the ratios, or why the part was skipped', async t => {
+  const point = (review: string, limit: 'deployment' | 'none', youngGeneration: 'deployment' | 'v8-default', cpu: number, rss: number): MemoryLimitResults['points'][number] =>
+    ({ review, connections: review === 'defaulted-5kb' ? 64 : 8, limit, youngGeneration, cpuUsPerRequest: cpu, peakRssMiB: rss, requestsPerSecond: 1e6 / cpu, rounds: [{ cpuUsPerRequest: cpu, peakRssMiB: rss, requestsPerSecond: 1e6 / cpu }] })
   const memoryLimit: MemoryLimitResults = {
-    review: 'defaulted-5kb',
-    connections: 64,
     limitBytes: 512 * 1024 * 1024,
-    points: [point('deployment', 'deployment', 266, 164), point('deployment', 'v8-default', 448, 147), point('none', 'deployment', 266, 168), point('none', 'v8-default', 265, 266)]
+    points: [
+      point('defaulted-5kb', 'deployment', 'deployment', 203, 174), point('defaulted-5kb', 'deployment', 'v8-default', 345, 149),
+      point('defaulted-5kb', 'none', 'deployment', 210, 160), point('defaulted-5kb', 'none', 'v8-default', 273, 256),
+      point('large-200kb', 'deployment', 'deployment', 1710, 185), point('large-200kb', 'deployment', 'v8-default', 3660, 159)
+    ]
   }
   const md = renderSummary({ memoryLimit })
-  t.match(md, /\| 512 MiB cgroup \(the Deployment's\) \| the Deployment's NODE_OPTIONS \| 266 \| 164 \|/)
-  t.match(md, /\| none \| V8's default \(`--max-semi-space-size=0`\) \| 265 \| 266 \|/)
-  t.match(md, /the Deployment's flags cost ×0\.59 the CPU per review of V8's default and ×1\.12 its peak RSS/)
+  t.match(md, /\| defaulted-5kb \| 64 \| 512 MiB cgroup \(the Deployment's\) \| the Deployment's NODE_OPTIONS \| 203 \| 174 \|/)
+  t.match(md, /\| defaulted-5kb \| 64 \| none \| V8's default \(`--max-semi-space-size=0`\) \| 273 \| 256 \|/)
+  t.match(md, /defaulted-5kb: in the memory limit, the Deployment's flags take ×0\.59 the CPU per review of V8's default and ×1\.17 its peak RSS; without a limit ×0\.77 and ×0\.63\./)
+  t.notMatch(md, /large-200kb: in the memory limit/, 'no sentence for a review measured in only some cases')
   const skipped = renderSummary({ memoryLimit: { ...memoryLimit, points: [], skipped: 'no memory cgroup controller in /sys/fs/cgroup' } })
   t.match(skipped, /Not measured: no memory cgroup controller in \/sys\/fs\/cgroup\./)
 })
