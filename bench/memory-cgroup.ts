@@ -3,16 +3,16 @@
 // (a 2 MiB new space under 512 MiB, 128 MiB on a 24 GiB machine without a limit). So the same server
 // behaves differently in its pod and on a bench machine. This part measures both with the Deployment's
 // NODE_OPTIONS and with V8's own young-generation size (`--max-semi-space-size=0`, the later flag wins),
-// in a memory cgroup of the Deployment's limit and without one, rounds interleaved.
+// in a memory cgroup of the Deployment's limit and without one, rounds interleaved: the 5 KiB review at
+// the highest concurrency, then the 192 KiB one at 8 connections, in the same server.
 // It needs a writable cgroup file system (root on Linux); without it the part says why and is skipped.
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs'
-import { parse as parseYaml } from 'yaml'
 import { startOurServer } from './admission.js'
 import { keepAliveLoad } from './load.js'
 import type { LoadSample } from './load.js'
 import type { ReviewSpec } from './reviews.js'
 import type { Certificates } from './servers.js'
-import { repoRoot, stopProcess } from './servers.js'
+import { deployedContainer, repoRoot, stopProcess } from './servers.js'
 
 export interface MemoryLimitPoint {
   review: string
@@ -36,8 +36,7 @@ interface MemoryCgroup { procs: string, remove: () => void }
 
 /** The memory limit of the webhook container in manifests/deployment.yaml, in bytes. */
 export function deploymentMemoryLimitBytes (root = repoRoot): number {
-  const deployment = parseYaml(readFileSync(`${root}/manifests/deployment.yaml`, 'utf8')) as { spec?: { template?: { spec?: { containers?: Array<{ resources?: { limits?: { memory?: string } } }> } } } }
-  const limit = deployment.spec?.template?.spec?.containers?.find(c => c.resources?.limits?.memory !== undefined)?.resources?.limits?.memory
+  const limit = deployedContainer(root).resources?.limits?.memory
   const match = /^(\d+)(Ki|Mi|Gi)?$/.exec(limit ?? '')
   if (match === null) throw new Error(`manifests/deployment.yaml: no memory limit in a form this bench reads (${limit ?? 'none'})`)
   const unit = { Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 }[match[2] as 'Ki' | 'Mi' | 'Gi'] ?? 1

@@ -239,7 +239,7 @@ export function renderSummary (r: ReportInput): string {
 
 const verdict = (met: boolean | null): string => met === null ? 'not measured (no istioctl)' : met ? 'met' : 'missed'
 
-/** The offline CLI against istioctl kube-inject (bench/cli.ts), with issue 15's targets. */
+/** The server in and out of the Deployment's memory limit (bench/memory-cgroup.ts). */
 export function renderMemoryLimit (m: MemoryLimitResults): string[] {
   const limitMiB = m.limitBytes / 1024 ** 2
   const out = ['## V8\'s young generation, in and out of the Deployment\'s memory limit', '']
@@ -263,6 +263,7 @@ export function renderMemoryLimit (m: MemoryLimitResults): string[] {
   return out
 }
 
+/** The offline CLI against istioctl kube-inject (bench/cli.ts), with issue 15's targets. */
 export function renderCli (c: CliResults): string[] {
   const out = [`## The offline CLI against \`istioctl kube-inject\` (${c.corpus.source}: ${c.corpus.workloads} workloads in ${c.corpus.documents} documents, ${kib(c.corpus.bytes)})`, '']
   const th = c.many.istioctl

@@ -18,14 +18,18 @@ export const cliPath = `${repoRoot}dist/bundle/cli.js`
 export const unbundledCliPath = `${repoRoot}dist/cli.js`
 /** The command `make install-cli` puts on PATH: the bundle, run by bin/sidecar-injector with its Node flags. */
 export const launcherPath = `${repoRoot}bin/sidecar-injector`
-/**
- * The Node flags the shipped Deployment gives the webhook (NODE_OPTIONS in manifests/deployment.yaml,
- * which the chart renders the same): the bench and the process tests run the server as deployed.
- */
+/** The webhook's container in the shipped Deployment (manifests/deployment.yaml, which the chart renders the same). */
+export interface DeployedContainer { env?: Array<{ name?: string, value?: string }>, resources?: { limits?: { memory?: string } } }
+export function deployedContainer (root = repoRoot): DeployedContainer {
+  const deployment = parseYaml(readFileSync(`${root}/manifests/deployment.yaml`, 'utf8')) as { spec?: { template?: { spec?: { containers?: DeployedContainer[] } } } }
+  const container = deployment.spec?.template?.spec?.containers?.[0]
+  if (container === undefined) throw new Error('manifests/deployment.yaml has no container')
+  return container
+}
+
+/** The Node flags the Deployment gives the webhook (NODE_OPTIONS): the bench and the process tests run the server as deployed. */
 export function deploymentNodeOptions (root = repoRoot): string[] {
-  const deployment = parseYaml(readFileSync(`${root}/manifests/deployment.yaml`, 'utf8')) as { spec?: { template?: { spec?: { containers?: Array<{ env?: Array<{ name?: string, value?: string }> }> } } } }
-  const env = deployment.spec?.template?.spec?.containers?.flatMap(c => c.env ?? []) ?? []
-  const value = env.find(e => e.name === 'NODE_OPTIONS')?.value
+  const value = deployedContainer(root).env?.find(e => e.name === 'NODE_OPTIONS')?.value
   if (value === undefined) throw new Error('manifests/deployment.yaml gives the webhook no NODE_OPTIONS')
   return value.split(/\s+/).filter(f => f !== '')
 }
